@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Top-level build: the module (through Kbuild) and the userspace parts.
+#
+#   make              modvm.ko for KDIR, the launcher and the selftests
+#   make test         everything, then the selftests in every emulated host
+#   make checkpatch   checkpatch --strict over the module sources
+#   make C=2          also run sparse over the module
+#   make W=1          extra compiler warnings for the module
+
+SRC := $(CURDIR)
+BUILD := $(SRC)/build
+LINUX_SRC := $(BUILD)/linux-src
+
+# The kernel to build against: the running one when its headers are
+# installed, else the newest Debian generic (non-cloud) amd64 headers.
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | \
+		grep -v cloud | sort -V | tail -n 1))
+# Every Debian amd64 flavour installed; make test boots generic and cloud.
+FLAVOUR_KDIRS := $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null)
+
+release_of = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(1)/include/generated/utsrelease.h 2>/dev/null)
+MODULE_SOURCES := Kbuild $(shell cd $(SRC) && find core svm vmx mmu virtio -name '*.[chS]' 2>/dev/null)
+
+CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror -static \
+	-I$(SRC)/uapi -I$(SRC)/selftests/lib -isystem $(LINUX_SRC)/tools/testing/selftests
+SELFTESTS := $(patsubst $(SRC)/selftests/%.c,%,$(wildcard $(SRC)/selftests/*.c))
+SELFTEST_LIB := $(wildcard $(SRC)/selftests/lib/*.c)
+SELFTEST_BINS := $(addprefix $(BUILD)/selftests/,$(SELFTESTS))
+
+.PHONY: all module modules-all selftests test checkpatch clean deps FORCE
+
+all: module selftests
+
+# Kbuild of 6.1 writes objects beside the sources, so each kernel gets a
+# tree of symlinks to build in: one source tree, many kernels.
+# $(1): KDIR
+define build_module
+	@rel=$(call release_of,$(1)); out=$(BUILD)/ko/$$rel; \
+	mkdir -p $$out && cd $(SRC) && for f in $(MODULE_SOURCES); do \
+		mkdir -p $$out/$$(dirname $$f); ln -sfn $(SRC)/$$f $$out/$$f; done; \
+	find $$out -xtype l -delete; \
+	$(MAKE) -C $(1) M=$$out modules C=$(C) W=$(W) >$$out/build.log 2>&1 || \
+		{ cat $$out/build.log; exit 1; }; \
+	grep -E 'warning|error' $$out/build.log || true; \
+	echo "  MODULE  $$out/modvm.ko"
+endef
+
+module: FORCE
+	@test -n "$(KDIR)" || { echo "no kernel headers: run tools/deps" >&2; exit 1; }
+	$(call build_module,$(KDIR))
+	@ln -sfn build/ko/$(call release_of,$(KDIR))/modvm.ko $(SRC)/modvm.ko
+
+modules-all: FORCE
+	$(foreach k,$(FLAVOUR_KDIRS),$(call build_module,$(k))
+	)
+
+$(LINUX_SRC)/.extracted:
+	@$(SRC)/tools/deps --extract-only
+
+selftests: $(SELFTEST_BINS) $(BUILD)/selftests/run-selftests
+
+$(BUILD)/selftests/%: $(SRC)/selftests/%.c $(SELFTEST_LIB) $(wildcard $(SRC)/selftests/lib/*.h) $(SRC)/uapi/modvm.h $(LINUX_SRC)/.extracted
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_USER) -o $@ $< $(SELFTEST_LIB) -lpthread
+
+$(BUILD)/selftests/run-selftests: $(SRC)/selftests/run-selftests
+	@mkdir -p $(dir $@)
+	@cp $< $@
+
+checkpatch: $(LINUX_SRC)/.extracted
+	@cd $(SRC) && $(LINUX_SRC)/scripts/checkpatch.pl --strict --no-tree \
+		-q -f \
+		$(filter-out Kbuild,$(MODULE_SOURCES)) uapi/modvm.h && echo "checkpatch: clean"
+
+test: modules-all selftests
+	@$(SRC)/tools/run-tests
+
+deps:
+	@$(SRC)/tools/deps
+
+clean:
+	rm -rf $(BUILD) $(SRC)/modvm.ko

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * modvm module entry: pick the vendor backend this CPU supports and
+ * register /dev/modvm. Nothing is switched on in the CPU here; hardware
+ * virtualization is enabled only while VMs exist.
+ */
+#define pr_fmt(fmt) "modvm: " fmt
+
+#include <linux/module.h>
+#include <linux/init.h>
+
+#include "modvm.h"
+
+const struct modvm_backend_ops *modvm_backend;
+
+static const struct modvm_backend_ops *const modvm_backends[] = {
+	&modvm_svm_ops,
+	&modvm_vmx_ops,
+};
+
+static int __init modvm_init(void)
+{
+	int i, r = -EOPNOTSUPP;
+
+	for (i = 0; i < ARRAY_SIZE(modvm_backends) && r; i++) {
+		r = modvm_backends[i]->probe();
+		if (!r)
+			modvm_backend = modvm_backends[i];
+		else if (r != -EOPNOTSUPP)
+			return r;	/* the backend logged why */
+	}
+	if (!modvm_backend) {
+		pr_err("this CPU has no hardware virtualization (AMD-V or VT-x)\n");
+		return -ENODEV;
+	}
+
+	r = modvm_dev_register();
+	if (r)
+		return r;
+	pr_info("loaded, using %s\n", modvm_backend->name);
+	return 0;
+}
+
+static void __exit modvm_exit(void)
+{
+	modvm_dev_unregister();
+}
+
+module_init(modvm_init);
+module_exit(modvm_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("modvm: loadable hypervisor with a KVM-compatible ABI");

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memslots: the map from guest-physical pages to host user memory.
+ *
+ * A VM's slots live in an immutable snapshot sorted by guest frame, so
+ * readers (the MMU fault path) look them up without locks under SRCU and
+ * writers replace the whole snapshot. Updates are rare; lookups are not.
+ */
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/uaccess.h>
+#include <linux/overflow.h>
+
+#include "modvm.h"
+
+/* Flags this implementation accepts; the others get -EINVAL as in KVM. */
+#define MODVM_MEM_FLAGS_SUPPORTED	0
+
+static struct modvm_memslots *memslots_alloc(u32 nr)
+{
+	struct modvm_memslots *slots;
+
+	slots = kvzalloc(struct_size(slots, slots, nr), GFP_KERNEL_ACCOUNT);
+	if (slots)
+		slots->nr = nr;
+	return slots;
+}
+
+/**
+ * modvm_memslots_alloc_empty() - the snapshot of a VM without memory.
+ *
+ * Return: a new empty snapshot or NULL.
+ */
+struct modvm_memslots *modvm_memslots_alloc_empty(void)
+{
+	return memslots_alloc(0);
+}
+
+/**
+ * modvm_memslots_free() - free a snapshot and the slots it holds.
+ * @slots: the snapshot; no reader may still see it.
+ */
+void modvm_memslots_free(struct modvm_memslots *slots)
+{
+	u32 i;
+
+	for (i = 0; i < slots->nr; i++)
+		kfree(slots->slots[i]);
+	kvfree(slots);
+}
+
+/* Index of the first slot whose range ends after @gfn. */
+static u32 memslots_lower_bound(const struct modvm_memslots *slots, u64 gfn)
+{
+	u32 lo = 0, hi = slots->nr;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		const struct modvm_memslot *s = slots->slots[mid];
+
+		if (s->base_gfn + s->npages <= gfn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Does [gfn, gfn + npages) overlap any slot other than @except? */
+static bool memslots_overlap(const struct modvm_memslots *slots, u64 gfn,
+			     u64 npages, const struct modvm_memslot *except)
+{
+	u32 i;
+
+	for (i = memslots_lower_bound(slots, gfn); i < slots->nr; i++) {
+		const struct modvm_memslot *s = slots->slots[i];
+
+		if (s->base_gfn >= gfn + npages)
+			return false;
+		if (s != except)
+			return true;
+	}
+	return false;
+}
+
+static struct modvm_memslot *memslots_find_id(const struct modvm_memslots *slots,
+					      u32 id)
+{
+	u32 i;
+
+	for (i = 0; i < slots->nr; i++)
+		if (slots->slots[i]->id == id)
+			return slots->slots[i];
+	return NULL;
+}
+
+/*
+ * Build the snapshot that replaces @old: @remove taken out (if any),
+ * @add put in (if any), order kept.
+ */
+static struct modvm_memslots *memslots_replace(const struct modvm_memslots *old,
+					       const struct modvm_memslot *remove,
+					       struct modvm_memslot *add)
+{
+	struct modvm_memslots *new;
+	u32 i, n = 0;
+
+	new = memslots_alloc(old->nr - !!remove + !!add);
+	if (!new)
+		return NULL;
+	for (i = 0; i < old->nr; i++) {
+		struct modvm_memslot *s = old->slots[i];
+
+		if (s == remove)
+			continue;
+		if (add && add->base_gfn < s->base_gfn) {
+			new->slots[n++] = add;
+			add = NULL;
+		}
+		new->slots[n++] = s;
+	}
+	if (add)
+		new->slots[n++] = add;
+	return new;
+}
+
+/* Publish @new, wait for readers of the old snapshot, free its array. */
+static void memslots_publish(struct modvm_vm *vm, struct modvm_memslots *new)
+{
+	struct modvm_memslots *old;
+
+	old = rcu_replace_pointer(vm->memslots, new,
+				  lockdep_is_held(&vm->slots_lock));
+	synchronize_srcu(&vm->srcu);
+	kvfree(old);
+}
+
+static int memslot_check(const struct kvm_userspace_memory_region *mem)
+{
+	if (mem->flags & ~MODVM_MEM_FLAGS_SUPPORTED)
+		return -EINVAL;
+	/* One address space: no SMM. */
+	if ((mem->slot >> 16) || (u16)mem->slot >= MODVM_USER_MEM_SLOTS)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(mem->memory_size) ||
+	    !PAGE_ALIGNED(mem->guest_phys_addr) ||
+	    !PAGE_ALIGNED(mem->userspace_addr))
+		return -EINVAL;
+	if (mem->guest_phys_addr + mem->memory_size < mem->guest_phys_addr)
+		return -EINVAL;
+	if ((mem->memory_size >> PAGE_SHIFT) > MODVM_MEM_MAX_NR_PAGES)
+		return -EINVAL;
+	if (mem->memory_size &&
+	    !access_ok((void __user *)(unsigned long)mem->userspace_addr,
+		       mem->memory_size))
+		return -EINVAL;
+	return 0;
+}
+
+static int memslot_update(struct modvm_vm *vm,
+			  const struct kvm_userspace_memory_region *mem)
+{
+	struct modvm_memslots *slots, *new;
+	struct modvm_memslot *old, *slot = NULL;
+	u64 gfn = mem->guest_phys_addr >> PAGE_SHIFT;
+	u64 npages = mem->memory_size >> PAGE_SHIFT;
+
+	slots = rcu_dereference_protected(vm->memslots,
+					  lockdep_is_held(&vm->slots_lock));
+	old = memslots_find_id(slots, mem->slot);
+
+	if (!npages) {
+		/* Deleting a slot that does not exist is an error in KVM. */
+		if (!old)
+			return -EINVAL;
+	} else if (old) {
+		/* Only the guest address and the flags of a slot can change. */
+		if (old->userspace_addr != mem->userspace_addr ||
+		    old->npages != npages)
+			return -EINVAL;
+		if (old->base_gfn == gfn && old->flags == mem->flags)
+			return 0;
+	}
+
+	if (npages) {
+		if (memslots_overlap(slots, gfn, npages, old))
+			return -EEXIST;
+		slot = kzalloc(sizeof(*slot), GFP_KERNEL_ACCOUNT);
+		if (!slot)
+			return -ENOMEM;
+		slot->id = mem->slot;
+		slot->base_gfn = gfn;
+		slot->npages = npages;
+		slot->userspace_addr = mem->userspace_addr;
+		slot->flags = mem->flags;
+	}
+
+	new = memslots_replace(slots, old, slot);
+	if (!new) {
+		kfree(slot);
+		return -ENOMEM;
+	}
+	memslots_publish(vm, new);
+	kfree(old);
+	return 0;
+}
+
+/**
+ * modvm_set_user_memory_region() - KVM_SET_USER_MEMORY_REGION.
+ * @vm: the VM.
+ * @mem: the region as userspace passed it.
+ *
+ * Creates, moves, or deletes (size 0) one slot with KVM's semantics.
+ *
+ * Return: 0; -EINVAL for a malformed region, an unknown flag, a resize or
+ * a delete of a missing slot; -EEXIST for an overlap; -ENOMEM.
+ */
+int modvm_set_user_memory_region(struct modvm_vm *vm,
+				 const struct kvm_userspace_memory_region *mem)
+{
+	int r = memslot_check(mem);
+
+	if (r)
+		return r;
+	mutex_lock(&vm->slots_lock);
+	r = memslot_update(vm, mem);
+	mutex_unlock(&vm->slots_lock);
+	return r;
+}

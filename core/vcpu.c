@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPU file descriptors: creation, the shared kvm_run mapping and the
+ * vCPU ioctls.
+ */
+#define pr_fmt(fmt) "modvm: " fmt
+
+#include <linux/module.h>
+#include <linux/anon_inodes.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "modvm.h"
+
+/* Architectural state after RESET, as KVM reports it (SDM 10.1, APM 14.1). */
+static void vcpu_reset(struct modvm_vcpu *vcpu)
+{
+	struct kvm_sregs *s = &vcpu->sregs;
+	struct kvm_segment data_seg = {
+		.limit = 0xffff, .type = 3, .present = 1, .s = 1,
+	};
+
+	memset(&vcpu->regs, 0, sizeof(vcpu->regs));
+	vcpu->regs.rip = 0xfff0;
+	vcpu->regs.rflags = X86_EFLAGS_FIXED;
+	vcpu->regs.rdx = MODVM_RESET_RDX;
+
+	memset(s, 0, sizeof(*s));
+	s->cs = data_seg;
+	s->cs.type = 0xb;		/* execute/read, accessed */
+	s->cs.selector = 0xf000;
+	s->cs.base = 0xffff0000;
+	s->ds = data_seg;
+	s->es = data_seg;
+	s->fs = data_seg;
+	s->gs = data_seg;
+	s->ss = data_seg;
+	s->tr.limit = 0xffff;
+	s->tr.type = 0xb;		/* busy 32-bit TSS */
+	s->tr.present = 1;
+	s->ldt.limit = 0xffff;
+	s->ldt.type = 2;		/* LDT */
+	s->ldt.present = 1;
+	s->gdt.limit = 0xffff;
+	s->idt.limit = 0xffff;
+	s->cr0 = X86_CR0_ET | X86_CR0_NW | X86_CR0_CD;
+}
+
+static vm_fault_t modvm_vcpu_fault(struct vm_fault *vmf)
+{
+	struct modvm_vcpu *vcpu = vmf->vma->vm_file->private_data;
+	void *addr;
+
+	switch (vmf->pgoff) {
+	case 0:
+		addr = vcpu->run;
+		break;
+	case 1:
+		addr = vcpu->pio_data;
+		break;
+	default:
+		return VM_FAULT_SIGBUS;
+	}
+	vmf->page = virt_to_page(addr);
+	get_page(vmf->page);
+	return 0;
+}
+
+static const struct vm_operations_struct modvm_vcpu_vm_ops = {
+	.fault = modvm_vcpu_fault,
+};
+
+static int modvm_vcpu_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	vma->vm_ops = &modvm_vcpu_vm_ops;
+	return 0;
+}
+
+static long modvm_vcpu_ioctl(struct file *filp, unsigned int ioctl,
+			     unsigned long arg)
+{
+	struct modvm_vcpu *vcpu = filp->private_data;
+	void __user *argp = (void __user *)arg;
+	long r;
+
+	if (vcpu->vm->mm != current->mm)
+		return -EIO;
+
+	mutex_lock(&vcpu->mutex);
+	switch (ioctl) {
+	case KVM_GET_REGS:
+		r = copy_to_user(argp, &vcpu->regs, sizeof(vcpu->regs)) ?
+			-EFAULT : 0;
+		break;
+	case KVM_GET_SREGS:
+		r = copy_to_user(argp, &vcpu->sregs, sizeof(vcpu->sregs)) ?
+			-EFAULT : 0;
+		break;
+	default:
+		/* KVM answers unknown vCPU ioctls with -EINVAL. */
+		r = -EINVAL;
+	}
+	mutex_unlock(&vcpu->mutex);
+	return r;
+}
+
+static int modvm_vcpu_release(struct inode *inode, struct file *filp)
+{
+	struct modvm_vcpu *vcpu = filp->private_data;
+
+	modvm_vm_put(vcpu->vm);
+	return 0;
+}
+
+static const struct file_operations modvm_vcpu_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = modvm_vcpu_ioctl,
+	.mmap = modvm_vcpu_mmap,
+	.release = modvm_vcpu_release,
+	.llseek = noop_llseek,
+};
+
+/**
+ * modvm_vcpu_free() - free a vCPU; only when its VM is destroyed.
+ * @vcpu: the vCPU.
+ */
+void modvm_vcpu_free(struct modvm_vcpu *vcpu)
+{
+	free_page((unsigned long)vcpu->pio_data);
+	free_page((unsigned long)vcpu->run);
+	kfree(vcpu);
+}
+
+/**
+ * modvm_vcpu_create() - KVM_CREATE_VCPU: make a vCPU and return its fd.
+ * @vm: the VM.
+ * @id: the vCPU id.
+ *
+ * Return: the new fd; -EINVAL when @id or the vCPU count is out of
+ * range; -EEXIST when @id is taken; -ENOMEM.
+ */
+int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id)
+{
+	struct modvm_vcpu *vcpu;
+	int r;
+
+	if (id >= MODVM_MAX_VCPU_ID)
+		return -EINVAL;
+
+	mutex_lock(&vm->lock);
+	if (vm->created_vcpus >= MODVM_MAX_VCPUS) {
+		r = -EINVAL;
+		goto unlock;
+	}
+	if (xa_load(&vm->vcpus, id)) {
+		r = -EEXIST;
+		goto unlock;
+	}
+
+	r = -ENOMEM;
+	vcpu = kzalloc(sizeof(*vcpu), GFP_KERNEL_ACCOUNT);
+	if (!vcpu)
+		goto unlock;
+	vcpu->vm = vm;
+	vcpu->id = id;
+	mutex_init(&vcpu->mutex);
+	vcpu->run = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	vcpu->pio_data = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!vcpu->run || !vcpu->pio_data)
+		goto free_vcpu;
+	vcpu_reset(vcpu);
+
+	r = xa_insert(&vm->vcpus, id, vcpu, GFP_KERNEL_ACCOUNT);
+	if (r)
+		goto free_vcpu;
+
+	/* The fd's reference; the VM outlives the file. */
+	modvm_vm_get(vm);
+	r = anon_inode_getfd("modvm-vcpu", &modvm_vcpu_fops, vcpu,
+			     O_RDWR | O_CLOEXEC);
+	if (r < 0) {
+		xa_erase(&vm->vcpus, id);
+		mutex_unlock(&vm->lock);
+		modvm_vm_put(vm);
+		modvm_vcpu_free(vcpu);
+		return r;
+	}
+	vm->created_vcpus++;
+	mutex_unlock(&vm->lock);
+	return r;
+
+free_vcpu:
+	modvm_vcpu_free(vcpu);
+unlock:
+	mutex_unlock(&vm->lock);
+	return r;
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VM file descriptors: creation, lifetime and the VM ioctls.
+ */
+#define pr_fmt(fmt) "modvm: " fmt
+
+#include <linux/module.h>
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "modvm.h"
+
+static void modvm_vm_destroy(struct kref *kref)
+{
+	struct modvm_vm *vm = container_of(kref, struct modvm_vm, refs);
+	struct modvm_vcpu *vcpu;
+	unsigned long id;
+
+	xa_for_each(&vm->vcpus, id, vcpu)
+		modvm_vcpu_free(vcpu);
+	xa_destroy(&vm->vcpus);
+	/* Nobody else can see the VM any more: no SRCU readers remain. */
+	modvm_memslots_free(rcu_dereference_protected(vm->memslots, true));
+	cleanup_srcu_struct(&vm->srcu);
+	mmdrop(vm->mm);
+	kfree(vm);
+}
+
+/**
+ * modvm_vm_get() - take a reference on a VM.
+ * @vm: the VM.
+ */
+void modvm_vm_get(struct modvm_vm *vm)
+{
+	kref_get(&vm->refs);
+}
+
+/**
+ * modvm_vm_put() - drop a reference; the last one destroys the VM.
+ * @vm: the VM.
+ */
+void modvm_vm_put(struct modvm_vm *vm)
+{
+	kref_put(&vm->refs, modvm_vm_destroy);
+}
+
+static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
+			   unsigned long arg)
+{
+	struct modvm_vm *vm = filp->private_data;
+	void __user *argp = (void __user *)arg;
+
+	/* As KVM: a VM belongs to the address space that created it. */
+	if (vm->mm != current->mm)
+		return -EIO;
+
+	switch (ioctl) {
+	case KVM_CREATE_VCPU:
+		return modvm_vcpu_create(vm, arg);
+	case KVM_SET_USER_MEMORY_REGION: {
+		struct kvm_userspace_memory_region mem;
+
+		if (copy_from_user(&mem, argp, sizeof(mem)))
+			return -EFAULT;
+		return modvm_set_user_memory_region(vm, &mem);
+	}
+	case KVM_CHECK_EXTENSION:
+		return modvm_check_extension(vm, arg);
+	default:
+		/* KVM answers unknown VM ioctls with -ENOTTY. */
+		return -ENOTTY;
+	}
+}
+
+static int modvm_vm_release(struct inode *inode, struct file *filp)
+{
+	modvm_vm_put(filp->private_data);
+	return 0;
+}
+
+static const struct file_operations modvm_vm_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = modvm_vm_ioctl,
+	.release = modvm_vm_release,
+	.llseek = noop_llseek,
+};
+
+/**
+ * modvm_vm_create() - KVM_CREATE_VM: make a VM and return its fd.
+ * @type: machine type; only 0 (the default x86 VM) exists.
+ *
+ * Return: the new fd, or -EINVAL for an unknown type, -ENOMEM, or the
+ * error from allocating an fd.
+ */
+int modvm_vm_create(unsigned long type)
+{
+	struct modvm_memslots *slots;
+	struct modvm_vm *vm;
+	int fd, r;
+
+	if (type)
+		return -EINVAL;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return -ENOMEM;
+	kref_init(&vm->refs);
+	mutex_init(&vm->lock);
+	mutex_init(&vm->slots_lock);
+	xa_init(&vm->vcpus);
+	r = init_srcu_struct(&vm->srcu);
+	if (r)
+		goto free_vm;
+	slots = modvm_memslots_alloc_empty();
+	if (!slots) {
+		r = -ENOMEM;
+		goto free_srcu;
+	}
+	RCU_INIT_POINTER(vm->memslots, slots);
+	mmgrab(current->mm);
+	vm->mm = current->mm;
+
+	fd = anon_inode_getfd("modvm-vm", &modvm_vm_fops, vm, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		modvm_vm_put(vm);
+	return fd;
+
+free_srcu:
+	cleanup_srcu_struct(&vm->srcu);
+free_vm:
+	kfree(vm);
+	return r;
+}

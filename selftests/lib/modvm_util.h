@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the modvm selftests: opening the device, making VMs,
+ * vCPUs and guest memory.
+ */
+#ifndef MODVM_SELFTEST_UTIL_H
+#define MODVM_SELFTEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <sys/ioctl.h>
+
+#include "modvm.h"
+
+/* The device under test: $MODVM_DEVICE (e.g. /dev/kvm), else /dev/modvm. */
+const char *modvm_device_path(void);
+
+/* Open the device; aborts the test program if it cannot. */
+int modvm_open_device(void);
+
+/* ioctl() returning -errno on failure, the result otherwise. */
+long modvm_ioctl(int fd, unsigned long request, unsigned long arg);
+
+/* Set one memslot; returns 0 or -errno. */
+int modvm_set_memslot(int vm, uint32_t slot, uint32_t flags, uint64_t gpa,
+		      uint64_t size, void *hva);
+
+/* Anonymous, page-aligned, zeroed memory of @size bytes; aborts on failure. */
+void *modvm_alloc_guest_memory(size_t size);
+
+/* Name of the loaded module and path of its .ko in the emulated host. */
+#define MODVM_MODULE_NAME	"modvm"
+const char *modvm_module_path(void);
+
+/* Read a /proc/meminfo field in KiB; -1 when absent. */
+long modvm_meminfo_kb(const char *field);
+
+#endif /* MODVM_SELFTEST_UTIL_H */
