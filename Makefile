@@ -29,13 +29,13 @@ SELFTESTS := $(patsubst $(SRC)/selftests/%.c,%,$(wildcard $(SRC)/selftests/*.c))
 SELFTEST_LIB := $(wildcard $(SRC)/selftests/lib/*.c)
 SELFTEST_BINS := $(addprefix $(BUILD)/selftests/,$(SELFTESTS))
 
-.PHONY: all module modules-all selftests test checkpatch clean deps FORCE
+.PHONY: all ko module modules-all selftests test checkpatch clean deps FORCE
 
 all: module selftests
 
 # Kbuild of 6.1 writes objects beside the sources, so each kernel gets a
 # tree of symlinks to build in: one source tree, many kernels.
-# $(1): KDIR
+# $(1): the kernel headers to build against
 define build_module
 	@rel=$(call release_of,$(1)); out=$(BUILD)/ko/$$rel; \
 	mkdir -p $$out && cd $(SRC) && for f in $(MODULE_SOURCES); do \
@@ -47,14 +47,15 @@ define build_module
 	echo "  MODULE  $$out/modvm.ko"
 endef
 
-module: FORCE
+ko: FORCE
 	@test -n "$(KDIR)" || { echo "no kernel headers: run tools/deps" >&2; exit 1; }
 	$(call build_module,$(KDIR))
+
+module: ko
 	@ln -sfn build/ko/$(call release_of,$(KDIR))/modvm.ko $(SRC)/modvm.ko
 
 modules-all: FORCE
-	$(foreach k,$(FLAVOUR_KDIRS),$(call build_module,$(k))
-	)
+	@for k in $(FLAVOUR_KDIRS); do $(MAKE) --no-print-directory ko KDIR=$$k || exit 1; done
 
 $(LINUX_SRC)/.extracted:
 	@$(SRC)/tools/deps --extract-only
