@@ -34,16 +34,30 @@ static int __init modvm_init(void)
 		return -ENODEV;
 	}
 
-	r = modvm_dev_register();
+	r = modvm_backend->setup();
 	if (r)
 		return r;
+	r = modvm_hw_init();
+	if (r)
+		goto unsetup;
+	r = modvm_dev_register();
+	if (r)
+		goto hw_exit;
 	pr_info("loaded, using %s\n", modvm_backend->name);
 	return 0;
+
+hw_exit:
+	modvm_hw_exit();
+unsetup:
+	modvm_backend->unsetup();
+	return r;
 }
 
 static void __exit modvm_exit(void)
 {
 	modvm_dev_unregister();
+	modvm_hw_exit();
+	modvm_backend->unsetup();
 }
 
 module_init(modvm_init);

@@ -66,6 +66,89 @@ static u32 memslots_lower_bound(const struct modvm_memslots *slots, u64 gfn)
 	return lo;
 }
 
+/**
+ * modvm_find_memslot() - the slot holding a guest frame.
+ * @slots: a snapshot, read under vm->srcu.
+ * @gfn: guest frame number.
+ *
+ * Return: the slot, or NULL when @gfn is in no slot.
+ */
+struct modvm_memslot *modvm_find_memslot(struct modvm_memslots *slots, u64 gfn)
+{
+	u32 i = memslots_lower_bound(slots, gfn);
+
+	if (i < slots->nr && slots->slots[i]->base_gfn <= gfn)
+		return slots->slots[i];
+	return NULL;
+}
+
+/*
+ * Copy between guest-physical memory and a kernel buffer through the
+ * user mapping of the current (VM-owning) process, page by page.
+ */
+static int guest_copy(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len,
+		      bool write)
+{
+	struct modvm_vm *vm = vcpu->vm;
+	int idx, r = 0;
+
+	idx = srcu_read_lock(&vm->srcu);
+	while (len > 0) {
+		struct modvm_memslot *slot;
+		int chunk = min_t(int, len, PAGE_SIZE - offset_in_page(gpa));
+		void __user *hva;
+
+		slot = modvm_find_memslot(srcu_dereference(vm->memslots, &vm->srcu),
+					  gpa >> PAGE_SHIFT);
+		if (!slot) {
+			r = -ENOENT;
+			break;
+		}
+		hva = (void __user *)(slot->userspace_addr +
+				      ((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE +
+				      offset_in_page(gpa));
+		if (write ? copy_to_user(hva, data, chunk) :
+			    copy_from_user(data, hva, chunk)) {
+			r = -EFAULT;
+			break;
+		}
+		gpa += chunk;
+		data += chunk;
+		len -= chunk;
+	}
+	srcu_read_unlock(&vm->srcu, idx);
+	return r;
+}
+
+/**
+ * modvm_read_guest() - read guest-physical memory.
+ * @vcpu: a vCPU of the VM, in its own thread.
+ * @gpa: guest-physical address.
+ * @data: destination.
+ * @len: bytes.
+ *
+ * Return: 0, -ENOENT when part of the range is in no memslot, -EFAULT
+ * when the host mapping is gone.
+ */
+int modvm_read_guest(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len)
+{
+	return guest_copy(vcpu, gpa, data, len, false);
+}
+
+/**
+ * modvm_write_guest() - write guest-physical memory.
+ * @vcpu: a vCPU of the VM, in its own thread.
+ * @gpa: guest-physical address.
+ * @data: source.
+ * @len: bytes.
+ *
+ * Return: as modvm_read_guest().
+ */
+int modvm_write_guest(struct modvm_vcpu *vcpu, u64 gpa, const void *data, int len)
+{
+	return guest_copy(vcpu, gpa, (void *)data, len, true);
+}
+
 /* Does [gfn, gfn + npages) overlap any slot other than @except? */
 static bool memslots_overlap(const struct modvm_memslots *slots, u64 gfn,
 			     u64 npages, const struct modvm_memslot *except)
@@ -201,7 +284,11 @@ static int memslot_update(struct modvm_vm *vm,
 		return -ENOMEM;
 	}
 	memslots_publish(vm, new);
-	kfree(old);
+	/* No fault can find @old now: drop what it mapped, then free it. */
+	if (old) {
+		modvm_tdp_zap_memslot(vm, old);
+		kfree(old);
+	}
 	return 0;
 }
 

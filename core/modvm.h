@@ -8,15 +8,24 @@
 
 #include <linux/kref.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/srcu.h>
 #include <linux/xarray.h>
+#include <linux/mmu_notifier.h>
 #include <linux/kvm.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/types.h>
 
 /* Limits reported through KVM_CHECK_EXTENSION. */
 #define MODVM_MAX_VCPUS		256
 #define MODVM_MAX_VCPU_ID	1024
 #define MODVM_USER_MEM_SLOTS	32764
 #define MODVM_MEM_MAX_NR_PAGES	((1ULL << 31) - 1)
+#define MODVM_MAX_CPUID_ENTRIES	256
+
+/* Debug registers at RESET: DR6 reserved-as-one bits, DR7 bit 10. */
+#define MODVM_DR6_INIT		0xffff0ff0ULL
+#define MODVM_DR7_INIT		0x400ULL
 
 /* KVM's x86 reset value of RDX before userspace sets a CPUID table. */
 #define MODVM_RESET_RDX		0x600
@@ -24,19 +33,136 @@
 struct modvm_vm;
 struct modvm_vcpu;
 
+/* General purpose registers, in the x86 encoding order. */
+enum modvm_reg {
+	MODVM_RAX, MODVM_RCX, MODVM_RDX, MODVM_RBX,
+	MODVM_RSP, MODVM_RBP, MODVM_RSI, MODVM_RDI,
+	MODVM_R8, MODVM_R9, MODVM_R10, MODVM_R11,
+	MODVM_R12, MODVM_R13, MODVM_R14, MODVM_R15,
+	MODVM_NR_GPRS
+};
+
+/* What the backend saw at a VM exit, in vendor-neutral terms. */
+enum modvm_exit_type {
+	MODVM_EXIT_REENTER,	/* handled (host interrupt, ...): run again */
+	MODVM_EXIT_CPUID,
+	MODVM_EXIT_HLT,
+	MODVM_EXIT_IO,
+	MODVM_EXIT_RDMSR,
+	MODVM_EXIT_WRMSR,
+	MODVM_EXIT_XSETBV,
+	MODVM_EXIT_HYPERCALL,
+	MODVM_EXIT_NOP_INSN,	/* INVD, WBINVD: complete as a no-op */
+	MODVM_EXIT_UD,		/* an instruction the guest may not use */
+	MODVM_EXIT_SHUTDOWN,	/* triple fault */
+	MODVM_EXIT_FAIL_ENTRY,	/* the CPU refused the guest state */
+	MODVM_EXIT_TDP_FAULT,	/* nested/extended page fault */
+	MODVM_EXIT_UNHANDLED,	/* an exit modvm does not expect */
+};
+
+/**
+ * struct modvm_exit - one VM exit, decoded by the backend.
+ * @type: what happened.
+ * @insn_len: length of the exiting instruction, 0 when the hardware did
+ *	not say (core decodes it then).
+ * @hw_reason: the vendor's raw exit code, for error reports.
+ * @io: port, access size, direction and string/rep forms of an I/O exit.
+ * @tdp: faulting guest-physical address and the kind of access.
+ */
+struct modvm_exit {
+	enum modvm_exit_type type;
+	u32 insn_len;
+	u64 hw_reason;
+	union {
+		struct {
+			u16 port;
+			u8 size;
+			bool in;
+			bool string;
+			bool rep;
+		} io;
+		struct {
+			u64 gpa;
+			bool write;
+			bool fetch;
+		} tdp;
+	};
+};
+
+/* An exception core wants delivered to the guest. */
+struct modvm_exception {
+	bool pending;
+	bool has_error;
+	u8 vector;
+	u32 error_code;
+	u64 cr2;		/* for #PF */
+};
+
+/* Control registers and mode bits the walker and decoder need. */
+struct modvm_paging_state {
+	u64 cr0, cr3, cr4, efer;
+	u8 cpl;
+	bool cs_l, cs_db;	/* code segment: 64-bit, default 32-bit */
+};
+
+/* A leaf of the TDP tables in the vendor's format (EPT or NPT). */
+struct modvm_tdp_format {
+	u64 (*make_leaf)(u64 pfn, bool writable);
+	u64 (*make_table)(u64 table_pa);
+	bool (*present)(u64 pte);
+};
+
 /**
  * struct modvm_backend_ops - what a hardware vendor backend provides.
+ *
+ * Core code never tests the vendor: everything vendor-specific goes
+ * through this table, filled in by svm/ or vmx/. Per-vCPU hooks run in
+ * the vCPU's thread with vcpu->mutex held.
+ *
  * @name: short vendor name used in log messages ("svm", "vmx").
  * @probe: check that the CPU and firmware allow this backend. Returns 0;
  *	-EOPNOTSUPP, silently, when the CPU lacks the feature; or -ENODEV,
  *	after logging why, when firmware disabled it. Enables nothing.
- *
- * Core code never tests the vendor: everything vendor-specific goes
- * through this table, filled in by svm/ or vmx/.
+ * @setup: allocate global resources once probe succeeded.
+ * @unsetup: free them.
+ * @cpu_enable: switch virtualization on in this CPU; -EBUSY when another
+ *	hypervisor already has it on.
+ * @cpu_disable: switch it off again.
+ * @vcpu_create: allocate vendor state and set the reset state.
+ * @vcpu_free: free vendor state.
+ * @vcpu_reset: put the vCPU in its architectural RESET state.
+ * @run: with interrupts off, enter the guest once and describe the exit.
+ *	Loads the vCPU on this CPU first if it last ran elsewhere.
+ * @get_sregs: read segment, descriptor-table and control registers.
+ * @set_sregs: write them; -EINVAL for a state KVM would refuse.
+ * @get_paging: the state the guest page-table walker needs.
+ * @get_msr: read an MSR the backend holds; -ENOENT if not its own.
+ * @set_msr: write one; -ENOENT if not its own, -EINVAL for a bad value.
+ * @get_dr: read DR6/DR7; @set_dr: write them.
+ * @inject_exception: deliver an exception on the entry that follows.
+ * @tdp: the TDP page-table format.
  */
 struct modvm_backend_ops {
 	const char *name;
 	int (*probe)(void);
+	int (*setup)(void);
+	void (*unsetup)(void);
+	int (*cpu_enable)(void);
+	void (*cpu_disable)(void);
+	int (*vcpu_create)(struct modvm_vcpu *vcpu);
+	void (*vcpu_free)(struct modvm_vcpu *vcpu);
+	void (*vcpu_reset)(struct modvm_vcpu *vcpu);
+	void (*run)(struct modvm_vcpu *vcpu, struct modvm_exit *exit);
+	void (*get_sregs)(struct modvm_vcpu *vcpu, struct kvm_sregs *sregs);
+	int (*set_sregs)(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs);
+	void (*get_paging)(struct modvm_vcpu *vcpu, struct modvm_paging_state *ps);
+	int (*get_msr)(struct modvm_vcpu *vcpu, u32 index, u64 *data);
+	int (*set_msr)(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host);
+	u64 (*get_dr)(struct modvm_vcpu *vcpu, int dr);
+	void (*set_dr)(struct modvm_vcpu *vcpu, int dr, u64 value);
+	void (*inject_exception)(struct modvm_vcpu *vcpu,
+				 const struct modvm_exception *ex);
+	const struct modvm_tdp_format *tdp;
 };
 
 extern const struct modvm_backend_ops modvm_svm_ops;
@@ -73,6 +199,23 @@ struct modvm_memslots {
 };
 
 /**
+ * struct modvm_tdp - a VM's two-dimensional paging tables.
+ * @root: top-level (PML4) table.
+ * @lock: protects the tables and the invalidation state.
+ * @invalidate_seq: bumped when an invalidation ends; a fault that began
+ *	before must retry.
+ * @invalidate_in_progress: invalidations between start and end.
+ * @notifier: host MMU notifier on the VM's address space.
+ */
+struct modvm_tdp {
+	u64 *root;
+	spinlock_t lock;
+	unsigned long invalidate_seq;
+	long invalidate_in_progress;
+	struct mmu_notifier notifier;
+};
+
+/**
  * struct modvm_vm - one virtual machine.
  * @refs: held by the VM fd and by every vCPU fd.
  * @mm: address space of the creating process; other processes get -EIO.
@@ -81,7 +224,8 @@ struct modvm_memslots {
  * @srcu: protects readers of @memslots.
  * @memslots: current memslot snapshot.
  * @vcpus: vCPUs indexed by vCPU id.
- * @created_vcpus: vCPUs created or being created.
+ * @created_vcpus: vCPUs created.
+ * @tdp: guest-physical page tables.
  */
 struct modvm_vm {
 	struct kref refs;
@@ -92,6 +236,28 @@ struct modvm_vm {
 	struct modvm_memslots __rcu *memslots;
 	struct xarray vcpus;
 	u32 created_vcpus;
+	struct modvm_tdp tdp;
+};
+
+/* vcpu->mode: whether a kick must interrupt guest execution. */
+enum modvm_vcpu_mode {
+	MODVM_OUTSIDE_GUEST,
+	MODVM_IN_GUEST,
+};
+
+/* vcpu->requests bits: work to do before the next entry. */
+#define MODVM_REQ_TLB_FLUSH	0	/* flush the guest's TLB entries */
+#define MODVM_REQ_TRIPLE_FAULT	1	/* end KVM_RUN with KVM_EXIT_SHUTDOWN */
+
+/* A port I/O exit that needs completing on the next KVM_RUN. */
+struct modvm_pio {
+	bool pending_in;	/* IN/INS data from userspace to consume */
+	bool string;
+	bool rep;
+	u8 size;
+	u16 port;
+	u32 count;
+	u64 next_rip;
 };
 
 /**
@@ -101,8 +267,20 @@ struct modvm_vm {
  * @run: the shared struct kvm_run page, mmap'ed at offset 0.
  * @pio_data: the port I/O data page, mmap'ed at offset PAGE_SIZE.
  * @mutex: serializes vCPU ioctls, as KVM does.
- * @regs: general purpose registers, RIP and RFLAGS.
- * @sregs: segment, descriptor table and control registers.
+ * @cpu: CPU the vCPU last ran on, -1 before its first run.
+ * @mode: in guest mode or not, for kicks.
+ * @requests: MODVM_REQ_* bits.
+ * @gprs: general purpose registers; @rip, @rflags.
+ * @xcr0: guest XCR0.
+ * @guest_fpu: guest FPU/SSE/AVX state, swapped with the host's in KVM_RUN.
+ * @tsc_offset: guest TSC minus host TSC.
+ * @tsc_aux: guest TSC_AUX.
+ * @apic_base, @misc_enable, @pat_mtrr: MSRs kept by core.
+ * @mtrr_def_type, @mtrr_fixed, @mtrr_var: MTRR state (no effect with TDP).
+ * @cpuid: the guest CPUID table from KVM_SET_CPUID2; @cpuid_nent entries.
+ * @pio: the port I/O exit being completed.
+ * @exception: an exception to deliver on the next entry.
+ * @backend: vendor state.
  */
 struct modvm_vcpu {
 	struct modvm_vm *vm;
@@ -110,24 +288,108 @@ struct modvm_vcpu {
 	struct kvm_run *run;
 	void *pio_data;
 	struct mutex mutex;		/* vCPU ioctls */
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
+	int cpu;
+	int mode;
+	unsigned long requests;
+	u64 gprs[MODVM_NR_GPRS];
+	u64 rip;
+	u64 rflags;
+	u64 xcr0;
+	struct fpu_guest guest_fpu;
+	s64 tsc_offset;
+	u64 tsc_aux;
+	u64 apic_base;
+	u64 misc_enable;
+	u64 mtrr_def_type;
+	u64 mtrr_fixed[11];
+	u64 mtrr_var[16];
+	struct kvm_cpuid_entry2 *cpuid;
+	u32 cpuid_nent;
+	struct modvm_pio pio;
+	struct modvm_exception exception;
+	void *backend;
 };
 
 /* core/vm.c */
 int modvm_vm_create(unsigned long type);
 void modvm_vm_get(struct modvm_vm *vm);
 void modvm_vm_put(struct modvm_vm *vm);
+void modvm_kick_all(struct modvm_vm *vm, int request);
+
+/* core/hw.c */
+int modvm_hw_init(void);
+void modvm_hw_exit(void);
+int modvm_hw_get(void);
+void modvm_hw_put(void);
 
 /* core/memslot.c */
 struct modvm_memslots *modvm_memslots_alloc_empty(void);
 void modvm_memslots_free(struct modvm_memslots *slots);
 int modvm_set_user_memory_region(struct modvm_vm *vm,
 				 const struct kvm_userspace_memory_region *mem);
+struct modvm_memslot *modvm_find_memslot(struct modvm_memslots *slots, u64 gfn);
+int modvm_read_guest(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len);
+int modvm_write_guest(struct modvm_vcpu *vcpu, u64 gpa, const void *data, int len);
 
 /* core/vcpu.c */
 int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id);
 void modvm_vcpu_free(struct modvm_vcpu *vcpu);
+
+/* core/regs.c */
+long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
+			   void __user *argp);
+u64 modvm_supported_xcr0(void);
+
+/* core/run.c */
+int modvm_vcpu_run(struct modvm_vcpu *vcpu);
+void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
+			   u32 error_code);
+void modvm_inject_gp(struct modvm_vcpu *vcpu);
+void modvm_queue_page_fault(struct modvm_vcpu *vcpu, u64 cr2, u32 error_code);
+void modvm_inject_ud(struct modvm_vcpu *vcpu);
+
+/* core/cpuid.c */
+long modvm_get_supported_cpuid(struct kvm_cpuid2 __user *argp);
+long modvm_set_cpuid2(struct modvm_vcpu *vcpu, struct kvm_cpuid2 __user *argp);
+long modvm_get_cpuid2(struct modvm_vcpu *vcpu, struct kvm_cpuid2 __user *argp);
+void modvm_emulate_cpuid(struct modvm_vcpu *vcpu);
+struct kvm_cpuid_entry2 *modvm_find_cpuid(struct modvm_vcpu *vcpu, u32 function,
+					  u32 index);
+
+/* core/msr.c */
+int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host);
+int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host);
+long modvm_get_msr_index_list(struct kvm_msr_list __user *argp);
+long modvm_msrs_ioctl(struct modvm_vcpu *vcpu, struct kvm_msrs __user *argp,
+		      bool set);
+
+/* core/pio.c */
+int modvm_handle_io(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);
+int modvm_complete_pio(struct modvm_vcpu *vcpu);
+
+/* core/decode.c */
+struct modvm_insn_prefixes {
+	int length;		/* whole instruction */
+	int seg;		/* segment override, or -1 */
+	bool addr_size_override;
+	bool operand_size_override;
+};
+
+int modvm_decode_simple(struct modvm_vcpu *vcpu, struct modvm_insn_prefixes *p);
+
+/* mmu/walk.c */
+int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
+		     u64 *gpa, u32 *pf_error);
+int modvm_read_gva(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
+		   bool fetch);
+int modvm_write_gva(struct modvm_vcpu *vcpu, u64 gva, const void *data, int len);
+
+/* mmu/tdp.c */
+int modvm_tdp_init(struct modvm_vm *vm);
+void modvm_tdp_destroy(struct modvm_vm *vm);
+int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write);
+void modvm_tdp_zap_memslot(struct modvm_vm *vm, const struct modvm_memslot *slot);
+u64 modvm_tdp_root_pa(struct modvm_vm *vm);
 
 /* core/dev.c */
 long modvm_check_extension(struct modvm_vm *vm, unsigned long cap);

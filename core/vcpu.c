@@ -11,41 +11,25 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/apicdef.h>
+#include <asm/msr-index.h>
+#include <asm/tsc.h>
 
 #include "modvm.h"
 
-/* Architectural state after RESET, as KVM reports it (SDM 10.1, APM 14.1). */
+/* Architectural state after RESET (SDM 10.1, APM 14.1), as KVM has it. */
 static void vcpu_reset(struct modvm_vcpu *vcpu)
 {
-	struct kvm_sregs *s = &vcpu->sregs;
-	struct kvm_segment data_seg = {
-		.limit = 0xffff, .type = 3, .present = 1, .s = 1,
-	};
-
-	memset(&vcpu->regs, 0, sizeof(vcpu->regs));
-	vcpu->regs.rip = 0xfff0;
-	vcpu->regs.rflags = X86_EFLAGS_FIXED;
-	vcpu->regs.rdx = MODVM_RESET_RDX;
-
-	memset(s, 0, sizeof(*s));
-	s->cs = data_seg;
-	s->cs.type = 0xb;		/* execute/read, accessed */
-	s->cs.selector = 0xf000;
-	s->cs.base = 0xffff0000;
-	s->ds = data_seg;
-	s->es = data_seg;
-	s->fs = data_seg;
-	s->gs = data_seg;
-	s->ss = data_seg;
-	s->tr.limit = 0xffff;
-	s->tr.type = 0xb;		/* busy 32-bit TSS */
-	s->tr.present = 1;
-	s->ldt.limit = 0xffff;
-	s->ldt.type = 2;		/* LDT */
-	s->ldt.present = 1;
-	s->gdt.limit = 0xffff;
-	s->idt.limit = 0xffff;
-	s->cr0 = X86_CR0_ET | X86_CR0_NW | X86_CR0_CD;
+	memset(vcpu->gprs, 0, sizeof(vcpu->gprs));
+	vcpu->gprs[MODVM_RDX] = MODVM_RESET_RDX;
+	vcpu->rip = 0xfff0;
+	vcpu->rflags = X86_EFLAGS_FIXED;
+	vcpu->xcr0 = XFEATURE_MASK_FP;
+	vcpu->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
+			  (vcpu->id ? 0 : MSR_IA32_APICBASE_BSP);
+	vcpu->misc_enable = MSR_IA32_MISC_ENABLE_FAST_STRING;
+	vcpu->tsc_offset = -(s64)rdtsc();
+	modvm_backend->vcpu_reset(vcpu);
 }
 
 static vm_fault_t modvm_vcpu_fault(struct vm_fault *vmf)
@@ -90,17 +74,24 @@ static long modvm_vcpu_ioctl(struct file *filp, unsigned int ioctl,
 
 	mutex_lock(&vcpu->mutex);
 	switch (ioctl) {
-	case KVM_GET_REGS:
-		r = copy_to_user(argp, &vcpu->regs, sizeof(vcpu->regs)) ?
-			-EFAULT : 0;
+	case KVM_RUN:
+		r = arg ? -EINVAL : modvm_vcpu_run(vcpu);
 		break;
-	case KVM_GET_SREGS:
-		r = copy_to_user(argp, &vcpu->sregs, sizeof(vcpu->sregs)) ?
-			-EFAULT : 0;
+	case KVM_SET_CPUID2:
+		r = modvm_set_cpuid2(vcpu, argp);
+		break;
+	case KVM_GET_CPUID2:
+		r = modvm_get_cpuid2(vcpu, argp);
+		break;
+	case KVM_GET_MSRS:
+	case KVM_SET_MSRS:
+		r = modvm_msrs_ioctl(vcpu, argp, ioctl == KVM_SET_MSRS);
 		break;
 	default:
+		r = modvm_vcpu_regs_ioctl(vcpu, ioctl, argp);
 		/* KVM answers unknown vCPU ioctls with -EINVAL. */
-		r = -EINVAL;
+		if (r == -ENOTTY)
+			r = -EINVAL;
 	}
 	mutex_unlock(&vcpu->mutex);
 	return r;
@@ -128,6 +119,11 @@ static const struct file_operations modvm_vcpu_fops = {
  */
 void modvm_vcpu_free(struct modvm_vcpu *vcpu)
 {
+	if (vcpu->backend)
+		modvm_backend->vcpu_free(vcpu);
+	if (vcpu->guest_fpu.fpstate)
+		fpu_free_guest_fpstate(&vcpu->guest_fpu);
+	kvfree(vcpu->cpuid);
 	free_page((unsigned long)vcpu->pio_data);
 	free_page((unsigned long)vcpu->run);
 	kfree(vcpu);
@@ -168,7 +164,12 @@ int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id)
 	mutex_init(&vcpu->mutex);
 	vcpu->run = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	vcpu->pio_data = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
-	if (!vcpu->run || !vcpu->pio_data)
+	vcpu->cpu = -1;
+	if (!vcpu->run || !vcpu->pio_data ||
+	    !fpu_alloc_guest_fpstate(&vcpu->guest_fpu))
+		goto free_vcpu;
+	r = modvm_backend->vcpu_create(vcpu);
+	if (r)
 		goto free_vcpu;
 	vcpu_reset(vcpu);
 

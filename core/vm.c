@@ -23,11 +23,13 @@ static void modvm_vm_destroy(struct kref *kref)
 	xa_for_each(&vm->vcpus, id, vcpu)
 		modvm_vcpu_free(vcpu);
 	xa_destroy(&vm->vcpus);
+	modvm_tdp_destroy(vm);
 	/* Nobody else can see the VM any more: no SRCU readers remain. */
 	modvm_memslots_free(rcu_dereference_protected(vm->memslots, true));
 	cleanup_srcu_struct(&vm->srcu);
 	mmdrop(vm->mm);
 	kfree(vm);
+	modvm_hw_put();
 }
 
 /**
@@ -37,6 +39,36 @@ static void modvm_vm_destroy(struct kref *kref)
 void modvm_vm_get(struct modvm_vm *vm)
 {
 	kref_get(&vm->refs);
+}
+
+static void modvm_kick_ack(void *unused)
+{
+	/* The IPI itself made the target CPU leave guest mode. */
+}
+
+/**
+ * modvm_kick_all() - make every vCPU do @request before it next runs.
+ * @vm: the VM.
+ * @request: a MODVM_REQ_* bit.
+ *
+ * vCPUs in guest mode are interrupted, and this returns only once they
+ * have left it; the others see the request before they enter.
+ */
+void modvm_kick_all(struct modvm_vm *vm, int request)
+{
+	struct modvm_vcpu *vcpu;
+	unsigned long id;
+	int cpu, me = get_cpu();
+
+	xa_for_each(&vm->vcpus, id, vcpu) {
+		set_bit(request, &vcpu->requests);
+		/* Pairs with the barrier between mode and requests in run. */
+		smp_mb__after_atomic();
+		cpu = READ_ONCE(vcpu->cpu);
+		if (READ_ONCE(vcpu->mode) == MODVM_IN_GUEST && cpu != me)
+			smp_call_function_single(cpu, modvm_kick_ack, NULL, 1);
+	}
+	put_cpu();
 }
 
 /**
@@ -70,6 +102,16 @@ static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 	}
 	case KVM_CHECK_EXTENSION:
 		return modvm_check_extension(vm, arg);
+	case KVM_SET_TSS_ADDR:
+		/* Real-mode support needs no TSS here; KVM checks nothing. */
+		return 0;
+	case KVM_SET_IDENTITY_MAP_ADDR: {
+		u64 addr;
+
+		if (copy_from_user(&addr, argp, sizeof(addr)))
+			return -EFAULT;
+		return 0;
+	}
 	default:
 		/* KVM answers unknown VM ioctls with -ENOTTY. */
 		return -ENOTTY;
@@ -105,9 +147,13 @@ int modvm_vm_create(unsigned long type)
 	if (type)
 		return -EINVAL;
 
+	r = modvm_hw_get();
+	if (r)
+		return r;
+	r = -ENOMEM;
 	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
 	if (!vm)
-		return -ENOMEM;
+		goto hw_put;
 	kref_init(&vm->refs);
 	mutex_init(&vm->lock);
 	mutex_init(&vm->slots_lock);
@@ -123,6 +169,12 @@ int modvm_vm_create(unsigned long type)
 	RCU_INIT_POINTER(vm->memslots, slots);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
+	r = modvm_tdp_init(vm);
+	if (r) {
+		mmdrop(vm->mm);
+		modvm_memslots_free(slots);
+		goto free_srcu;
+	}
 
 	fd = anon_inode_getfd("modvm-vm", &modvm_vm_fops, vm, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -133,5 +185,7 @@ free_srcu:
 	cleanup_srcu_struct(&vm->srcu);
 free_vm:
 	kfree(vm);
+hw_put:
+	modvm_hw_put();
 	return r;
 }

@@ -1,18 +1,105 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * AMD-V backend.
+ * AMD-V backend: one VMCB per vCPU, guest entry with VMRUN, nested paging
+ * (NPT) for guest memory, and the exits decoded into struct modvm_exit.
  */
 #define pr_fmt(fmt) "modvm: svm: " fmt
 
 #include <linux/kernel.h>
-#include <asm/processor.h>
+#include <linux/module.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <asm/debugreg.h>
 #include <asm/msr.h>
+#include <asm/processor.h>
 #include <asm/svm.h>
+#include <asm/traps.h>
 
 #include "../core/modvm.h"
 
 /* VM_CR MSR: firmware can lock SVM off with SVMDIS. */
 #define SVM_VM_CR_SVMDIS	BIT(4)
+
+/* CPUID 0x8000000A EDX */
+#define SVM_FEATURE_NPT		BIT(0)
+#define SVM_FEATURE_NRIP	BIT(3)
+
+#define IOPM_SIZE		(3 * PAGE_SIZE)
+#define MSRPM_SIZE		(2 * PAGE_SIZE)
+
+/* VMCB segment attributes of the reset state. */
+#define ATTR_CODE		0x9b	/* present, S, execute/read, accessed */
+#define ATTR_DATA		0x93	/* present, S, read/write, accessed */
+#define ATTR_LDT		0x82
+#define ATTR_TSS_BUSY		0x8b
+
+/* IOIO exit information (APM 15.10.2). */
+#define IOIO_TYPE_IN		BIT(0)
+#define IOIO_STR		BIT(2)
+#define IOIO_REP		BIT(3)
+#define IOIO_SZ8		BIT(4)
+#define IOIO_SZ16		BIT(5)
+
+/* NPF error code bits. */
+#define NPF_WRITE		BIT(1)
+#define NPF_FETCH		BIT(4)
+
+/* NPT entries are user pages: the CPU walks them as user accesses. */
+#define NPT_PRESENT		BIT_ULL(0)
+#define NPT_WRITE		BIT_ULL(1)
+#define NPT_USER		BIT_ULL(2)
+#define NPT_ACCESSED		BIT_ULL(5)
+#define NPT_DIRTY		BIT_ULL(6)
+
+asmlinkage void modvm_svm_vmrun(unsigned long vmcb_pa, u64 *gprs,
+				unsigned long host_save_pa);
+
+struct svm_cpu {
+	void *hsave;			/* MSR_VM_HSAVE_PA: VMRUN saves host state */
+	struct vmcb *host_vmcb;		/* VMSAVE/VMLOAD area for host state */
+	u64 asid_generation;
+	u32 next_asid;
+	u64 host_tsc_aux;
+};
+
+struct svm_vcpu {
+	struct vmcb *vmcb;
+	unsigned long vmcb_pa;
+	u64 asid_generation;
+	int last_cpu;
+	u64 db[4];		/* guest DR0-3, live in hardware in guest mode */
+	u32 reinject;		/* EXITINTINFO of an interrupted event delivery */
+	u32 reinject_err;
+};
+
+static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
+static void *svm_iopm;
+static void *svm_msrpm;
+static u32 svm_max_asid;
+static bool svm_nrips;
+static bool svm_npt;
+
+/* MSRs the guest reads and writes directly: VMLOAD/VMSAVE switch them. */
+static const u32 svm_passthrough_msrs[] = {
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR,
+	MSR_CSTAR, MSR_SYSCALL_MASK, MSR_IA32_SYSENTER_CS,
+	MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+};
+
+static inline struct svm_vcpu *to_svm(struct modvm_vcpu *vcpu)
+{
+	return vcpu->backend;
+}
+
+static inline void clgi(void)
+{
+	asm volatile("clgi" ::: "memory");
+}
+
+static inline void stgi(void)
+{
+	asm volatile("stgi" ::: "memory");
+}
 
 static int svm_probe(void)
 {
@@ -30,7 +117,669 @@ static int svm_probe(void)
 	return 0;
 }
 
+static void msrpm_passthrough(u32 msr)
+{
+	u32 offset;
+
+	if (msr <= 0x1fff)
+		offset = 0;
+	else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+		offset = 0x800 * 8 - 0xc0000000 * 2;
+	else
+		offset = 0x1000 * 8 - 0xc0010000 * 2;
+	offset += msr * 2;
+	clear_bit(offset, svm_msrpm);		/* read */
+	clear_bit(offset + 1, svm_msrpm);	/* write */
+}
+
+static void svm_unsetup(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct svm_cpu *sd = per_cpu_ptr(&svm_cpus, cpu);
+
+		free_page((unsigned long)sd->hsave);
+		free_page((unsigned long)sd->host_vmcb);
+	}
+	free_pages((unsigned long)svm_iopm, get_order(IOPM_SIZE));
+	free_pages((unsigned long)svm_msrpm, get_order(MSRPM_SIZE));
+}
+
+static int svm_setup(void)
+{
+	u32 features = cpuid_edx(SVM_CPUID_FUNC);
+	int cpu, i;
+
+	svm_max_asid = cpuid_ebx(SVM_CPUID_FUNC) - 1;
+	svm_nrips = features & SVM_FEATURE_NRIP;
+	svm_npt = features & SVM_FEATURE_NPT;
+	if (!svm_npt)
+		pr_info("no NPT: guests cannot run until shadow paging exists\n");
+
+	svm_iopm = (void *)__get_free_pages(GFP_KERNEL, get_order(IOPM_SIZE));
+	svm_msrpm = (void *)__get_free_pages(GFP_KERNEL, get_order(MSRPM_SIZE));
+	if (!svm_iopm || !svm_msrpm)
+		goto nomem;
+	/* Every port exits; every MSR exits but those VMLOAD switches. */
+	memset(svm_iopm, 0xff, IOPM_SIZE);
+	memset(svm_msrpm, 0xff, MSRPM_SIZE);
+	for (i = 0; i < ARRAY_SIZE(svm_passthrough_msrs); i++)
+		msrpm_passthrough(svm_passthrough_msrs[i]);
+
+	for_each_possible_cpu(cpu) {
+		struct svm_cpu *sd = per_cpu_ptr(&svm_cpus, cpu);
+
+		sd->hsave = (void *)get_zeroed_page(GFP_KERNEL);
+		sd->host_vmcb = (void *)get_zeroed_page(GFP_KERNEL);
+		if (!sd->hsave || !sd->host_vmcb)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	svm_unsetup();
+	return -ENOMEM;
+}
+
+static int svm_cpu_enable(void)
+{
+	struct svm_cpu *sd = this_cpu_ptr(&svm_cpus);
+	u64 efer;
+
+	rdmsrl(MSR_EFER, efer);
+	if (efer & EFER_SVME) {
+		pr_err_ratelimited("CPU %d: AMD-V is in use by another hypervisor\n",
+				   smp_processor_id());
+		return -EBUSY;
+	}
+	wrmsrl(MSR_EFER, efer | EFER_SVME);
+	wrmsrl(MSR_VM_HSAVE_PA, __pa(sd->hsave));
+	/* A new generation: every vCPU takes a fresh ASID here. */
+	sd->asid_generation++;
+	sd->next_asid = svm_max_asid + 1;
+	if (rdmsrl_safe(MSR_TSC_AUX, &sd->host_tsc_aux))
+		sd->host_tsc_aux = 0;
+	return 0;
+}
+
+static void svm_cpu_disable(void)
+{
+	u64 efer;
+
+	wrmsrl(MSR_VM_HSAVE_PA, 0);
+	rdmsrl(MSR_EFER, efer);
+	wrmsrl(MSR_EFER, efer & ~EFER_SVME);
+}
+
+static void set_intercept(struct vmcb *vmcb, int bit)
+{
+	vmcb->control.intercepts[bit / 32] |= BIT(bit % 32);
+}
+
+/* VMCB at RESET; also after a shutdown, which leaves the VMCB undefined. */
+static void init_vmcb(struct modvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+	struct vmcb_control_area *c = &vmcb->control;
+	struct vmcb_save_area *s = &vmcb->save;
+	static const int intercepts[] = {
+		INTERCEPT_INTR, INTERCEPT_NMI, INTERCEPT_SMI, INTERCEPT_CPUID,
+		INTERCEPT_INVD, INTERCEPT_HLT, INTERCEPT_INVLPGA,
+		INTERCEPT_IOIO_PROT, INTERCEPT_MSR_PROT, INTERCEPT_SHUTDOWN,
+		INTERCEPT_VMRUN, INTERCEPT_VMMCALL, INTERCEPT_VMLOAD,
+		INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI,
+		INTERCEPT_SKINIT, INTERCEPT_WBINVD, INTERCEPT_MONITOR,
+		INTERCEPT_MWAIT, INTERCEPT_MWAIT_COND, INTERCEPT_XSETBV,
+	};
+	int i;
+
+	memset(vmcb, 0, PAGE_SIZE);
+	for (i = 0; i < ARRAY_SIZE(intercepts); i++)
+		set_intercept(vmcb, intercepts[i]);
+	/*
+	 * #AC and #DB are reflected through event injection: a guest that
+	 * makes their delivery fault again would otherwise hold the CPU in
+	 * microcode forever (CVE-2015-5307, CVE-2015-8104).
+	 */
+	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + X86_TRAP_AC);
+	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + X86_TRAP_DB);
+	c->iopm_base_pa = __pa(svm_iopm);
+	c->msrpm_base_pa = __pa(svm_msrpm);
+	/* Guest RFLAGS.IF masks virtual interrupts only; host ones exit. */
+	c->int_ctl = V_INTR_MASKING_MASK;
+	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	c->nested_cr3 = modvm_tdp_root_pa(vcpu->vm);
+
+	s->cs.selector = 0xf000;
+	s->cs.base = 0xffff0000;
+	s->cs.limit = 0xffff;
+	s->cs.attrib = ATTR_CODE;
+	s->ds.limit = s->es.limit = s->fs.limit = 0xffff;
+	s->gs.limit = s->ss.limit = 0xffff;
+	s->ds.attrib = s->es.attrib = s->fs.attrib = ATTR_DATA;
+	s->gs.attrib = s->ss.attrib = ATTR_DATA;
+	s->gdtr.limit = s->idtr.limit = 0xffff;
+	s->ldtr.limit = s->tr.limit = 0xffff;
+	s->ldtr.attrib = ATTR_LDT;
+	s->tr.attrib = ATTR_TSS_BUSY;
+	s->cr0 = X86_CR0_ET | X86_CR0_NW | X86_CR0_CD;
+	s->efer = EFER_SVME;
+	s->dr6 = MODVM_DR6_INIT;
+	s->dr7 = MODVM_DR7_INIT;
+	s->g_pat = 0x0007040600070406ULL;
+	s->rflags = X86_EFLAGS_FIXED;
+	s->rip = 0xfff0;
+	to_svm(vcpu)->reinject = 0;
+}
+
+static int svm_vcpu_create(struct modvm_vcpu *vcpu)
+{
+	struct svm_vcpu *svm = kzalloc(sizeof(*svm), GFP_KERNEL_ACCOUNT);
+
+	if (!svm)
+		return -ENOMEM;
+	svm->vmcb = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!svm->vmcb) {
+		kfree(svm);
+		return -ENOMEM;
+	}
+	svm->vmcb_pa = __pa(svm->vmcb);
+	svm->last_cpu = -1;
+	vcpu->backend = svm;
+	return 0;
+}
+
+static void svm_vcpu_free(struct modvm_vcpu *vcpu)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	free_page((unsigned long)svm->vmcb);
+	kfree(svm);
+	vcpu->backend = NULL;
+}
+
+static void svm_vcpu_reset(struct modvm_vcpu *vcpu)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	init_vmcb(vcpu);
+	memset(svm->db, 0, sizeof(svm->db));
+}
+
+static void seg_to_kvm(const struct vmcb_seg *v, struct kvm_segment *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->base = v->base;
+	k->limit = v->limit;
+	k->selector = v->selector;
+	k->type = v->attrib & SVM_SELECTOR_TYPE_MASK;
+	k->s = !!(v->attrib & SVM_SELECTOR_S_MASK);
+	k->dpl = (v->attrib >> SVM_SELECTOR_DPL_SHIFT) & 3;
+	k->present = !!(v->attrib & SVM_SELECTOR_P_MASK);
+	k->avl = !!(v->attrib & SVM_SELECTOR_AVL_MASK);
+	k->l = !!(v->attrib & SVM_SELECTOR_L_MASK);
+	k->db = !!(v->attrib & SVM_SELECTOR_DB_MASK);
+	k->g = !!(v->attrib & SVM_SELECTOR_G_MASK);
+	k->unusable = !k->present;
+}
+
+static void seg_from_kvm(struct vmcb_seg *v, const struct kvm_segment *k)
+{
+	v->base = k->base;
+	v->limit = k->limit;
+	v->selector = k->selector;
+	v->attrib = k->unusable ? 0 :
+		(k->type & SVM_SELECTOR_TYPE_MASK) |
+		(k->s << SVM_SELECTOR_S_SHIFT) |
+		((k->dpl & 3) << SVM_SELECTOR_DPL_SHIFT) |
+		(k->present << SVM_SELECTOR_P_SHIFT) |
+		(k->avl << SVM_SELECTOR_AVL_SHIFT) |
+		(k->l << SVM_SELECTOR_L_SHIFT) |
+		(k->db << SVM_SELECTOR_DB_SHIFT) |
+		(k->g << SVM_SELECTOR_G_SHIFT);
+}
+
+static void svm_get_sregs(struct modvm_vcpu *vcpu, struct kvm_sregs *sregs)
+{
+	struct vmcb_save_area *s = &to_svm(vcpu)->vmcb->save;
+
+	memset(sregs, 0, sizeof(*sregs));
+	seg_to_kvm(&s->cs, &sregs->cs);
+	seg_to_kvm(&s->ds, &sregs->ds);
+	seg_to_kvm(&s->es, &sregs->es);
+	seg_to_kvm(&s->fs, &sregs->fs);
+	seg_to_kvm(&s->gs, &sregs->gs);
+	seg_to_kvm(&s->ss, &sregs->ss);
+	seg_to_kvm(&s->tr, &sregs->tr);
+	seg_to_kvm(&s->ldtr, &sregs->ldt);
+	/* TR is always usable; only its type says more. */
+	sregs->tr.unusable = 0;
+	sregs->gdt.base = s->gdtr.base;
+	sregs->gdt.limit = s->gdtr.limit;
+	sregs->idt.base = s->idtr.base;
+	sregs->idt.limit = s->idtr.limit;
+	sregs->cr0 = s->cr0;
+	sregs->cr2 = s->cr2;
+	sregs->cr3 = s->cr3;
+	sregs->cr4 = s->cr4;
+	sregs->efer = s->efer & ~EFER_SVME;
+	sregs->apic_base = vcpu->apic_base;
+}
+
+/* EFER bits a guest may set: SCE, LME, LMA, NXE, FFXSR. */
+#define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR)
+#define CR4_VALID	(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | \
+			 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | \
+			 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | \
+			 X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | \
+			 X86_CR4_SMEP | X86_CR4_SMAP)
+
+/* The checks KVM applies to KVM_SET_SREGS. */
+static bool sregs_valid(const struct kvm_sregs *s)
+{
+	if ((s->efer & ~EFER_VALID) || (s->cr4 & ~CR4_VALID) || (s->cr0 >> 32))
+		return false;
+	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
+		return false;
+	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
+		return false;
+	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
+		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
+			return false;
+		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
+			return false;
+	} else if ((s->efer & EFER_LMA) || s->cs.l) {
+		return false;
+	}
+	return true;
+}
+
+static int svm_set_sregs(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_save_area *s = &svm->vmcb->save;
+
+	if (!sregs_valid(sregs))
+		return -EINVAL;
+	seg_from_kvm(&s->cs, &sregs->cs);
+	seg_from_kvm(&s->ds, &sregs->ds);
+	seg_from_kvm(&s->es, &sregs->es);
+	seg_from_kvm(&s->fs, &sregs->fs);
+	seg_from_kvm(&s->gs, &sregs->gs);
+	seg_from_kvm(&s->ss, &sregs->ss);
+	seg_from_kvm(&s->tr, &sregs->tr);
+	seg_from_kvm(&s->ldtr, &sregs->ldt);
+	s->gdtr.base = sregs->gdt.base;
+	s->gdtr.limit = sregs->gdt.limit;
+	s->idtr.base = sregs->idt.base;
+	s->idtr.limit = sregs->idt.limit;
+	s->cpl = sregs->ss.dpl & 3;
+	s->cr0 = sregs->cr0;
+	s->cr2 = sregs->cr2;
+	s->cr3 = sregs->cr3;
+	s->cr4 = sregs->cr4;
+	s->efer = sregs->efer | EFER_SVME;
+	vcpu->apic_base = sregs->apic_base;
+	/* Translations of the old CR3 must not survive. */
+	svm->asid_generation = 0;
+	return 0;
+}
+
+static void svm_get_paging(struct modvm_vcpu *vcpu, struct modvm_paging_state *ps)
+{
+	struct vmcb_save_area *s = &to_svm(vcpu)->vmcb->save;
+
+	ps->cr0 = s->cr0;
+	ps->cr3 = s->cr3;
+	ps->cr4 = s->cr4;
+	ps->efer = s->efer & ~EFER_SVME;
+	ps->cpl = s->cpl;
+	ps->cs_l = !!(s->cs.attrib & SVM_SELECTOR_L_MASK);
+	ps->cs_db = !!(s->cs.attrib & SVM_SELECTOR_DB_MASK);
+}
+
+static u64 *vmcb_msr(struct vmcb_save_area *s, u32 index)
+{
+	switch (index) {
+	case MSR_FS_BASE: return &s->fs.base;
+	case MSR_GS_BASE: return &s->gs.base;
+	case MSR_KERNEL_GS_BASE: return &s->kernel_gs_base;
+	case MSR_STAR: return &s->star;
+	case MSR_LSTAR: return &s->lstar;
+	case MSR_CSTAR: return &s->cstar;
+	case MSR_SYSCALL_MASK: return &s->sfmask;
+	case MSR_IA32_SYSENTER_CS: return &s->sysenter_cs;
+	case MSR_IA32_SYSENTER_ESP: return &s->sysenter_esp;
+	case MSR_IA32_SYSENTER_EIP: return &s->sysenter_eip;
+	case MSR_IA32_CR_PAT: return &s->g_pat;
+	}
+	return NULL;
+}
+
+static int svm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data)
+{
+	struct vmcb_save_area *s = &to_svm(vcpu)->vmcb->save;
+	u64 *field = vmcb_msr(s, index);
+
+	if (index == MSR_EFER) {
+		*data = s->efer & ~EFER_SVME;
+		return 0;
+	}
+	if (!field)
+		return -ENOENT;
+	*data = *field;
+	return 0;
+}
+
+static bool pat_valid(u64 pat)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		u8 type = pat >> (8 * i);
+
+		if (type > 7 || type == 2 || type == 3)
+			return false;
+	}
+	return true;
+}
+
+static int svm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
+{
+	struct vmcb_save_area *s = &to_svm(vcpu)->vmcb->save;
+	u64 *field = vmcb_msr(s, index);
+
+	switch (index) {
+	case MSR_EFER:
+		if (data & ~EFER_VALID)
+			return -EINVAL;
+		if (!host) {
+			/* LME cannot change while paging is on; LMA is the CPU's. */
+			if ((s->cr0 & X86_CR0_PG) &&
+			    ((data ^ s->efer) & EFER_LME))
+				return -EINVAL;
+			data = (data & ~EFER_LMA) | (s->efer & EFER_LMA);
+		}
+		s->efer = data | EFER_SVME;
+		return 0;
+	case MSR_IA32_CR_PAT:
+		if (!pat_valid(data))
+			return -EINVAL;
+		break;
+	case MSR_FS_BASE: case MSR_GS_BASE: case MSR_KERNEL_GS_BASE:
+	case MSR_LSTAR: case MSR_CSTAR:
+	case MSR_IA32_SYSENTER_ESP: case MSR_IA32_SYSENTER_EIP:
+		if (!__is_canonical_address(data, 48))
+			return -EINVAL;
+		break;
+	}
+	if (!field)
+		return -ENOENT;
+	*field = data;
+	return 0;
+}
+
+static u64 svm_get_dr(struct modvm_vcpu *vcpu, int dr)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	if (dr < 4)
+		return svm->db[dr];
+	return dr == 6 ? svm->vmcb->save.dr6 : svm->vmcb->save.dr7;
+}
+
+static void svm_set_dr(struct modvm_vcpu *vcpu, int dr, u64 value)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	if (dr < 4)
+		svm->db[dr] = value;
+	else if (dr == 6)
+		svm->vmcb->save.dr6 = value | MODVM_DR6_INIT;
+	else
+		svm->vmcb->save.dr7 = value | MODVM_DR7_INIT;
+}
+
+static void svm_inject_exception(struct modvm_vcpu *vcpu,
+				 const struct modvm_exception *ex)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	vmcb->control.event_inj = ex->vector | SVM_EVTINJ_TYPE_EXEPT |
+				  SVM_EVTINJ_VALID |
+				  (ex->has_error ? SVM_EVTINJ_VALID_ERR : 0);
+	vmcb->control.event_inj_err = ex->error_code;
+	if (ex->vector == X86_TRAP_PF)
+		vmcb->save.cr2 = ex->cr2;
+}
+
+/* A fresh ASID on this CPU; flushes all ASIDs when they run out. */
+static void new_asid(struct svm_vcpu *svm, struct svm_cpu *sd)
+{
+	if (sd->next_asid > svm_max_asid) {
+		sd->asid_generation++;
+		sd->next_asid = 1;
+		svm->vmcb->control.tlb_ctl = TLB_CONTROL_FLUSH_ALL_ASID;
+	}
+	svm->vmcb->control.asid = sd->next_asid++;
+	svm->asid_generation = sd->asid_generation;
+}
+
+/* Event delivery that an exit interrupted is delivered again. */
+static void save_interrupted_event(struct svm_vcpu *svm)
+{
+	u32 info = svm->vmcb->control.exit_int_info;
+	u32 type = info & SVM_EXITINTINFO_TYPE_MASK;
+	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
+
+	svm->reinject = 0;
+	if (!(info & SVM_EXITINTINFO_VALID))
+		return;
+	/* Software interrupts and #BP/#OF re-execute their instruction. */
+	if (type == SVM_EXITINTINFO_TYPE_SOFT ||
+	    (type == SVM_EXITINTINFO_TYPE_EXEPT &&
+	     (vector == X86_TRAP_BP || vector == X86_TRAP_OF)))
+		return;
+	svm->reinject = info;
+	svm->reinject_err = svm->vmcb->control.exit_int_info_err;
+}
+
+static u32 insn_len(struct svm_vcpu *svm, u64 rip)
+{
+	/* Without NRIP-save (QEMU's model), core decodes the instruction. */
+	return svm_nrips ? svm->vmcb->control.next_rip - rip : 0;
+}
+
+static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 rip)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb_control_area *c = &svm->vmcb->control;
+	u32 code = c->exit_code;
+
+	exit->hw_reason = code;
+	exit->insn_len = 0;
+	switch (code) {
+	case SVM_EXIT_INTR:
+	case SVM_EXIT_NMI:
+	case SVM_EXIT_SMI:
+		exit->type = MODVM_EXIT_REENTER;
+		return;
+	case SVM_EXIT_CPUID:
+		exit->type = MODVM_EXIT_CPUID;
+		break;
+	case SVM_EXIT_HLT:
+		exit->type = MODVM_EXIT_HLT;
+		break;
+	case SVM_EXIT_MSR:
+		exit->type = c->exit_info_1 ? MODVM_EXIT_WRMSR : MODVM_EXIT_RDMSR;
+		break;
+	case SVM_EXIT_IOIO: {
+		u64 info = c->exit_info_1;
+
+		exit->type = MODVM_EXIT_IO;
+		exit->io.port = info >> 16;
+		exit->io.in = info & IOIO_TYPE_IN;
+		exit->io.string = info & IOIO_STR;
+		exit->io.rep = info & IOIO_REP;
+		exit->io.size = info & IOIO_SZ8 ? 1 : info & IOIO_SZ16 ? 2 : 4;
+		/* EXITINFO2 holds the next RIP for I/O, NRIP-save or not. */
+		exit->insn_len = c->exit_info_2 - rip;
+		return;
+	}
+	case SVM_EXIT_XSETBV:
+		exit->type = MODVM_EXIT_XSETBV;
+		break;
+	case SVM_EXIT_VMMCALL:
+		exit->type = MODVM_EXIT_HYPERCALL;
+		break;
+	case SVM_EXIT_INVD:
+	case SVM_EXIT_WBINVD:
+		exit->type = MODVM_EXIT_NOP_INSN;
+		break;
+	case SVM_EXIT_VMRUN: case SVM_EXIT_VMLOAD: case SVM_EXIT_VMSAVE:
+	case SVM_EXIT_STGI: case SVM_EXIT_CLGI: case SVM_EXIT_SKINIT:
+	case SVM_EXIT_INVLPGA: case SVM_EXIT_MONITOR: case SVM_EXIT_MWAIT:
+	case SVM_EXIT_MWAIT_COND:
+		exit->type = MODVM_EXIT_UD;
+		return;
+	case SVM_EXIT_SHUTDOWN:
+		exit->type = MODVM_EXIT_SHUTDOWN;
+		init_vmcb(vcpu);
+		return;
+	case SVM_EXIT_NPF:
+		exit->type = MODVM_EXIT_TDP_FAULT;
+		exit->tdp.gpa = c->exit_info_2;
+		exit->tdp.write = c->exit_info_1 & NPF_WRITE;
+		exit->tdp.fetch = c->exit_info_1 & NPF_FETCH;
+		return;
+	case SVM_EXIT_EXCP_BASE + X86_TRAP_AC:
+		modvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
+		exit->type = MODVM_EXIT_REENTER;
+		return;
+	case SVM_EXIT_EXCP_BASE + X86_TRAP_DB:
+		modvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
+		exit->type = MODVM_EXIT_REENTER;
+		return;
+	case SVM_EXIT_ERR:
+		exit->type = MODVM_EXIT_FAIL_ENTRY;
+		return;
+	default:
+		exit->type = MODVM_EXIT_UNHANDLED;
+		return;
+	}
+	exit->insn_len = insn_len(svm, rip);
+}
+
+static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+	struct svm_cpu *sd = this_cpu_ptr(&svm_cpus);
+	struct vmcb *vmcb = svm->vmcb;
+	int cpu = smp_processor_id();
+	bool swap_tsc_aux;
+	u64 rip = vcpu->rip;
+
+	if (!svm_npt) {
+		exit->type = MODVM_EXIT_UNHANDLED;
+		exit->hw_reason = SVM_EXIT_ERR;
+		return;
+	}
+	/* A new CPU or a flush request: a fresh ASID drops old translations. */
+	if (svm->last_cpu != cpu || svm->asid_generation != sd->asid_generation ||
+	    test_and_clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests)) {
+		clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests);
+		new_asid(svm, sd);
+		svm->last_cpu = cpu;
+	}
+
+	vmcb->save.rax = vcpu->gprs[MODVM_RAX];
+	vmcb->save.rsp = vcpu->gprs[MODVM_RSP];
+	vmcb->save.rip = rip;
+	vmcb->save.rflags = vcpu->rflags;
+	vmcb->control.tsc_offset = vcpu->tsc_offset;
+	if (svm->reinject && !(vmcb->control.event_inj & SVM_EVTINJ_VALID)) {
+		vmcb->control.event_inj = svm->reinject;
+		vmcb->control.event_inj_err = svm->reinject_err;
+	}
+	svm->reinject = 0;
+	vmcb->control.clean = 0;
+
+	set_debugreg(svm->db[0], 0);
+	set_debugreg(svm->db[1], 1);
+	set_debugreg(svm->db[2], 2);
+	set_debugreg(svm->db[3], 3);
+	swap_tsc_aux = vcpu->tsc_aux != sd->host_tsc_aux &&
+		       boot_cpu_has(X86_FEATURE_RDTSCP);
+	if (swap_tsc_aux)
+		wrmsrl(MSR_TSC_AUX, vcpu->tsc_aux);
+
+	/* GIF=0 holds host interrupts until VMRUN; then they make it exit. */
+	clgi();
+	raw_local_irq_enable();
+	modvm_svm_vmrun(svm->vmcb_pa, vcpu->gprs, __pa(sd->host_vmcb));
+	raw_local_irq_disable();
+	stgi();
+
+	get_debugreg(svm->db[0], 0);
+	get_debugreg(svm->db[1], 1);
+	get_debugreg(svm->db[2], 2);
+	get_debugreg(svm->db[3], 3);
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
+	if (swap_tsc_aux)
+		wrmsrl(MSR_TSC_AUX, sd->host_tsc_aux);
+
+	vcpu->gprs[MODVM_RAX] = vmcb->save.rax;
+	vcpu->gprs[MODVM_RSP] = vmcb->save.rsp;
+	vcpu->rip = vmcb->save.rip;
+	vcpu->rflags = vmcb->save.rflags;
+	vmcb->control.tlb_ctl = TLB_CONTROL_DO_NOTHING;
+	vmcb->control.event_inj = 0;
+
+	save_interrupted_event(svm);
+	decode_exit(vcpu, exit, vcpu->rip);
+}
+
+static u64 npt_make_leaf(u64 pfn, bool writable)
+{
+	return (pfn << PAGE_SHIFT) | NPT_PRESENT | NPT_USER | NPT_ACCESSED |
+	       (writable ? NPT_WRITE | NPT_DIRTY : 0);
+}
+
+static u64 npt_make_table(u64 table_pa)
+{
+	return table_pa | NPT_PRESENT | NPT_WRITE | NPT_USER | NPT_ACCESSED;
+}
+
+static bool npt_present(u64 pte)
+{
+	return pte & NPT_PRESENT;
+}
+
+static const struct modvm_tdp_format npt_format = {
+	.make_leaf = npt_make_leaf,
+	.make_table = npt_make_table,
+	.present = npt_present,
+};
+
 const struct modvm_backend_ops modvm_svm_ops = {
 	.name = "svm",
 	.probe = svm_probe,
+	.setup = svm_setup,
+	.unsetup = svm_unsetup,
+	.cpu_enable = svm_cpu_enable,
+	.cpu_disable = svm_cpu_disable,
+	.vcpu_create = svm_vcpu_create,
+	.vcpu_free = svm_vcpu_free,
+	.vcpu_reset = svm_vcpu_reset,
+	.run = svm_run,
+	.get_sregs = svm_get_sregs,
+	.set_sregs = svm_set_sregs,
+	.get_paging = svm_get_paging,
+	.get_msr = svm_get_msr,
+	.set_msr = svm_set_msr,
+	.get_dr = svm_get_dr,
+	.set_dr = svm_set_dr,
+	.inject_exception = svm_inject_exception,
+	.tdp = &npt_format,
 };

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Just enough decoding for instructions that exit unconditionally: their
+ * length (when the CPU does not report the next RIP, as QEMU's SVM model
+ * without NRIP-save) and the prefixes that change their operands.
+ */
+#include <linux/mm.h>
+#include <asm/processor-flags.h>
+
+#include "modvm.h"
+
+/* The segment registers in the order of struct kvm_sregs. */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
+
+/* Length of the opcode (and ModRM-less operands) after the prefixes. */
+static int opcode_length(const u8 *op, int avail)
+{
+	if (avail < 1)
+		return -EAGAIN;
+	switch (op[0]) {
+	case 0xf4:			/* HLT */
+	case 0xe4: case 0xe5:		/* IN imm8: one more byte */
+	case 0xe6: case 0xe7:		/* OUT imm8 */
+		return op[0] == 0xf4 ? 1 : 2;
+	case 0xec: case 0xed: case 0xee: case 0xef:	/* IN/OUT DX */
+	case 0x6c: case 0x6d: case 0x6e: case 0x6f:	/* INS/OUTS */
+		return 1;
+	case 0x0f:
+		if (avail < 2)
+			return -EAGAIN;
+		switch (op[1]) {
+		case 0xa2:		/* CPUID */
+		case 0x30: case 0x32:	/* WRMSR, RDMSR */
+		case 0x08: case 0x09:	/* INVD, WBINVD */
+			return 2;
+		case 0x01:		/* VMMCALL, XSETBV, MONITOR, MWAIT, ... */
+			if (avail < 3)
+				return -EAGAIN;
+			return op[2] >= 0xc0 ? 3 : -EINVAL;
+		}
+	}
+	return -EINVAL;
+}
+
+static int decode(const u8 *insn, int avail, bool long_mode,
+		  struct modvm_insn_prefixes *p)
+{
+	int i, r;
+
+	p->seg = -1;
+	p->addr_size_override = false;
+	p->operand_size_override = false;
+	for (i = 0; i < avail; i++) {
+		switch (insn[i]) {
+		case 0x26: p->seg = SEG_ES; continue;
+		case 0x2e: p->seg = SEG_CS; continue;
+		case 0x36: p->seg = SEG_SS; continue;
+		case 0x3e: p->seg = SEG_DS; continue;
+		case 0x64: p->seg = SEG_FS; continue;
+		case 0x65: p->seg = SEG_GS; continue;
+		case 0x66: p->operand_size_override = true; continue;
+		case 0x67: p->addr_size_override = true; continue;
+		case 0xf0: case 0xf2: case 0xf3: continue;
+		}
+		if (long_mode && (insn[i] & 0xf0) == 0x40)
+			continue;	/* REX */
+		break;
+	}
+	r = opcode_length(insn + i, avail - i);
+	if (r < 0)
+		return r;
+	p->length = i + r;
+	return p->length <= 15 ? 0 : -EINVAL;
+}
+
+/**
+ * modvm_decode_simple() - decode the instruction at the guest's RIP.
+ * @vcpu: the vCPU.
+ * @p: the length and the prefixes that matter.
+ *
+ * Only instructions without ModRM operands are known (those that exit:
+ * CPUID, RDMSR, WRMSR, HLT, IN, OUT, INS, OUTS, INVD, WBINVD and the
+ * 0F 01 Cx group).
+ *
+ * Return: 0; -EFAULT after queueing a #PF; -EINVAL for an instruction
+ * this decoder does not know; another negative errno when the code is
+ * outside guest memory.
+ */
+int modvm_decode_simple(struct modvm_vcpu *vcpu, struct modvm_insn_prefixes *p)
+{
+	struct modvm_paging_state ps;
+	struct kvm_sregs sregs;
+	u8 insn[15];
+	u64 lin;
+	int r, avail;
+	bool long_mode;
+
+	modvm_backend->get_sregs(vcpu, &sregs);
+	modvm_backend->get_paging(vcpu, &ps);
+	long_mode = (ps.efer & EFER_LMA) && ps.cs_l;
+	lin = (long_mode ? 0 : sregs.cs.base) + vcpu->rip;
+	if (!long_mode)
+		lin = (u32)lin;
+	/* Read the next page only if the instruction runs into it. */
+	avail = min_t(int, sizeof(insn), PAGE_SIZE - offset_in_page(lin));
+	r = modvm_read_gva(vcpu, lin, insn, avail, true);
+	if (r)
+		return r;
+	r = decode(insn, avail, long_mode, p);
+	if (r == -EAGAIN && avail < (int)sizeof(insn)) {
+		r = modvm_read_gva(vcpu, lin + avail, insn + avail,
+				   sizeof(insn) - avail, true);
+		if (r)
+			return r;
+		r = decode(insn, sizeof(insn), long_mode, p);
+	}
+	return r == -EAGAIN ? -EINVAL : r;
+}

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest MSRs: the architectural MSRs a Linux guest uses. Those the CPU
+ * switches for us (EFER, the SYSCALL/SYSENTER MSRs, segment bases, PAT)
+ * live in the backend's control block; the rest are kept here. Unknown
+ * MSRs fault (#GP) in the guest and fail for userspace.
+ */
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <asm/msr-index.h>
+#include <asm/tsc.h>
+
+#include "modvm.h"
+
+#define MTRR_CAP_VCNT		8
+#define MTRR_CAP_FIX		BIT(8)
+#define MTRR_CAP_WC		BIT(10)
+#define MTRR_DEF_TYPE_VALID	(GENMASK_ULL(7, 0) | BIT_ULL(10) | BIT_ULL(11))
+#define APIC_BASE_VALID		(GENMASK_ULL(51, 12) | BIT_ULL(11) | BIT_ULL(10) | BIT_ULL(8))
+
+/* The MSRs userspace saves and restores (KVM_GET_MSR_INDEX_LIST). */
+static const u32 msrs_to_save[] = {
+	MSR_EFER, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
+	MSR_KERNEL_GS_BASE, MSR_FS_BASE, MSR_GS_BASE,
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+	MSR_IA32_TSC, MSR_TSC_AUX, MSR_IA32_CR_PAT, MSR_IA32_APICBASE,
+	MSR_IA32_MISC_ENABLE, MSR_MTRRdefType,
+};
+
+static int fixed_mtrr_index(u32 index)
+{
+	switch (index) {
+	case MSR_MTRRfix64K_00000:
+		return 0;
+	case MSR_MTRRfix16K_80000:
+	case MSR_MTRRfix16K_A0000:
+		return 1 + index - MSR_MTRRfix16K_80000;
+	case MSR_MTRRfix4K_C0000 ... MSR_MTRRfix4K_F8000:
+		return 3 + index - MSR_MTRRfix4K_C0000;
+	}
+	return -1;
+}
+
+/**
+ * modvm_get_msr() - read a guest MSR.
+ * @vcpu: the vCPU.
+ * @index: MSR number.
+ * @data: the value.
+ * @host: read by userspace rather than by the guest.
+ *
+ * Return: 0, or non-zero when the MSR does not exist (#GP for a guest).
+ */
+int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host)
+{
+	int r = modvm_backend->get_msr(vcpu, index, data);
+	int i;
+
+	if (r != -ENOENT)
+		return r;
+	switch (index) {
+	case MSR_IA32_TSC:
+		*data = rdtsc() + vcpu->tsc_offset;
+		return 0;
+	case MSR_TSC_AUX:
+		*data = vcpu->tsc_aux;
+		return 0;
+	case MSR_IA32_APICBASE:
+		*data = vcpu->apic_base;
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		*data = vcpu->misc_enable;
+		return 0;
+	case MSR_MTRRcap:
+		*data = MTRR_CAP_VCNT | MTRR_CAP_FIX | MTRR_CAP_WC;
+		return 0;
+	case MSR_MTRRdefType:
+		*data = vcpu->mtrr_def_type;
+		return 0;
+	case MSR_MTRRfix64K_00000 ... MSR_MTRRfix4K_F8000:
+		i = fixed_mtrr_index(index);
+		if (i < 0)
+			return 1;
+		*data = vcpu->mtrr_fixed[i];
+		return 0;
+	case 0x200 ... 0x200 + 2 * MTRR_CAP_VCNT - 1:	/* MTRRphysBase/Mask */
+		*data = vcpu->mtrr_var[index - 0x200];
+		return 0;
+	case MSR_IA32_UCODE_REV:
+	case MSR_IA32_MCG_CAP:
+	case MSR_IA32_MCG_STATUS:
+	case MSR_IA32_PLATFORM_ID:
+		*data = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/**
+ * modvm_set_msr() - write a guest MSR.
+ * @vcpu: the vCPU.
+ * @index: MSR number.
+ * @data: the value.
+ * @host: written by userspace rather than by the guest.
+ *
+ * Return: 0, or non-zero for an unknown MSR or a reserved value (#GP).
+ */
+int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
+{
+	int r = modvm_backend->set_msr(vcpu, index, data, host);
+	int i;
+
+	if (r != -ENOENT)
+		return r;
+	switch (index) {
+	case MSR_IA32_TSC:
+		vcpu->tsc_offset = data - rdtsc();
+		return 0;
+	case MSR_TSC_AUX:
+		if (data >> 32)
+			return 1;
+		vcpu->tsc_aux = data;
+		return 0;
+	case MSR_IA32_APICBASE:
+		if (data & ~APIC_BASE_VALID)
+			return 1;
+		vcpu->apic_base = data;
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		vcpu->misc_enable = data;
+		return 0;
+	case MSR_MTRRdefType:
+		if (data & ~MTRR_DEF_TYPE_VALID)
+			return 1;
+		vcpu->mtrr_def_type = data;
+		return 0;
+	case MSR_MTRRfix64K_00000 ... MSR_MTRRfix4K_F8000:
+		i = fixed_mtrr_index(index);
+		if (i < 0)
+			return 1;
+		vcpu->mtrr_fixed[i] = data;
+		return 0;
+	case 0x200 ... 0x200 + 2 * MTRR_CAP_VCNT - 1:
+		vcpu->mtrr_var[index - 0x200] = data;
+		return 0;
+	case MSR_IA32_UCODE_REV:
+	case MSR_IA32_MCG_STATUS:
+		return 0;
+	case MSR_IA32_MCG_CAP:
+		return host ? 0 : 1;
+	}
+	return 1;
+}
+
+/**
+ * modvm_get_msr_index_list() - KVM_GET_MSR_INDEX_LIST.
+ * @argp: struct kvm_msr_list; nmsrs = room.
+ *
+ * Return: 0; -E2BIG (with nmsrs set to the count) when the room is too
+ * small; -EFAULT.
+ */
+long modvm_get_msr_index_list(struct kvm_msr_list __user *argp)
+{
+	struct kvm_msr_list list;
+	u32 n = ARRAY_SIZE(msrs_to_save);
+
+	if (copy_from_user(&list, argp, sizeof(list)))
+		return -EFAULT;
+	if (put_user(n, &argp->nmsrs))
+		return -EFAULT;
+	if (list.nmsrs < n)
+		return -E2BIG;
+	if (copy_to_user(argp->indices, msrs_to_save, sizeof(msrs_to_save)))
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * modvm_msrs_ioctl() - KVM_GET_MSRS / KVM_SET_MSRS.
+ * @vcpu: the vCPU.
+ * @argp: struct kvm_msrs with nmsrs entries.
+ * @set: KVM_SET_MSRS.
+ *
+ * Return: the number of MSRs processed before the first that failed;
+ * -E2BIG for too many; -EFAULT; -ENOMEM.
+ */
+long modvm_msrs_ioctl(struct modvm_vcpu *vcpu, struct kvm_msrs __user *argp,
+		      bool set)
+{
+	struct kvm_msr_entry *entries;
+	struct kvm_msrs msrs;
+	u32 i;
+	long r;
+
+	if (copy_from_user(&msrs, argp, sizeof(msrs)))
+		return -EFAULT;
+	if (msrs.nmsrs >= 2048)	/* KVM's MAX_IO_MSRS */
+		return -E2BIG;
+	entries = memdup_user(argp->entries, msrs.nmsrs * sizeof(*entries));
+	if (IS_ERR(entries))
+		return PTR_ERR(entries);
+	for (i = 0; i < msrs.nmsrs; i++) {
+		if (set ? modvm_set_msr(vcpu, entries[i].index, entries[i].data, true) :
+			  modvm_get_msr(vcpu, entries[i].index, &entries[i].data, true))
+			break;
+	}
+	r = i;
+	if (!set && copy_to_user(argp->entries, entries, i * sizeof(*entries)))
+		r = -EFAULT;
+	kfree(entries);
+	return r;
+}

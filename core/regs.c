@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Register ioctls of the vCPU fd: general purpose, segment and control,
+ * FPU/SSE/AVX (through the kernel's guest fpstate), XCRs, debug.
+ */
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/xcr.h>
+
+#include "modvm.h"
+
+/* Offsets in the legacy (FXSAVE) region of an XSAVE image. */
+#define FX_FCW		0
+#define FX_FSW		2
+#define FX_FTW		4
+#define FX_FOP		6
+#define FX_FIP		8
+#define FX_FDP		16
+#define FX_MXCSR	24
+#define FX_ST		32
+#define FX_XMM		160
+#define XSAVE_HDR_BV	512
+
+#define MODVM_MAX_XCRS	16
+
+static void get_regs(struct modvm_vcpu *vcpu, struct kvm_regs *r)
+{
+	const u64 *g = vcpu->gprs;
+
+	r->rax = g[MODVM_RAX]; r->rbx = g[MODVM_RBX];
+	r->rcx = g[MODVM_RCX]; r->rdx = g[MODVM_RDX];
+	r->rsi = g[MODVM_RSI]; r->rdi = g[MODVM_RDI];
+	r->rsp = g[MODVM_RSP]; r->rbp = g[MODVM_RBP];
+	r->r8 = g[MODVM_R8]; r->r9 = g[MODVM_R9];
+	r->r10 = g[MODVM_R10]; r->r11 = g[MODVM_R11];
+	r->r12 = g[MODVM_R12]; r->r13 = g[MODVM_R13];
+	r->r14 = g[MODVM_R14]; r->r15 = g[MODVM_R15];
+	r->rip = vcpu->rip;
+	r->rflags = vcpu->rflags;
+}
+
+static void set_regs(struct modvm_vcpu *vcpu, const struct kvm_regs *r)
+{
+	u64 *g = vcpu->gprs;
+
+	g[MODVM_RAX] = r->rax; g[MODVM_RBX] = r->rbx;
+	g[MODVM_RCX] = r->rcx; g[MODVM_RDX] = r->rdx;
+	g[MODVM_RSI] = r->rsi; g[MODVM_RDI] = r->rdi;
+	g[MODVM_RSP] = r->rsp; g[MODVM_RBP] = r->rbp;
+	g[MODVM_R8] = r->r8; g[MODVM_R9] = r->r9;
+	g[MODVM_R10] = r->r10; g[MODVM_R11] = r->r11;
+	g[MODVM_R12] = r->r12; g[MODVM_R13] = r->r13;
+	g[MODVM_R14] = r->r14; g[MODVM_R15] = r->r15;
+	vcpu->rip = r->rip;
+	/* Bit 1 is always set; the CPU refuses anything else. */
+	vcpu->rflags = r->rflags | X86_EFLAGS_FIXED;
+}
+
+static void get_fpu(struct modvm_vcpu *vcpu, u8 *xsave, struct kvm_fpu *fpu)
+{
+	u32 pkru = 0;
+	int i;
+
+	fpu_copy_guest_fpstate_to_uabi(&vcpu->guest_fpu, xsave,
+				       sizeof(struct kvm_xsave),
+				       modvm_supported_xcr0(), pkru);
+	memset(fpu, 0, sizeof(*fpu));
+	for (i = 0; i < 8; i++)
+		memcpy(fpu->fpr[i], xsave + FX_ST + 16 * i, 16);
+	fpu->fcw = *(u16 *)(xsave + FX_FCW);
+	fpu->fsw = *(u16 *)(xsave + FX_FSW);
+	fpu->ftwx = *(u8 *)(xsave + FX_FTW);
+	fpu->last_opcode = *(u16 *)(xsave + FX_FOP);
+	fpu->last_ip = *(u64 *)(xsave + FX_FIP);
+	fpu->last_dp = *(u64 *)(xsave + FX_FDP);
+	memcpy(fpu->xmm, xsave + FX_XMM, sizeof(fpu->xmm));
+	fpu->mxcsr = *(u32 *)(xsave + FX_MXCSR);
+}
+
+static int set_fpu(struct modvm_vcpu *vcpu, u8 *xsave, const struct kvm_fpu *fpu)
+{
+	u32 pkru = 0;
+	int i;
+
+	fpu_copy_guest_fpstate_to_uabi(&vcpu->guest_fpu, xsave,
+				       sizeof(struct kvm_xsave),
+				       modvm_supported_xcr0(), pkru);
+	for (i = 0; i < 8; i++)
+		memcpy(xsave + FX_ST + 16 * i, fpu->fpr[i], 16);
+	*(u16 *)(xsave + FX_FCW) = fpu->fcw;
+	*(u16 *)(xsave + FX_FSW) = fpu->fsw;
+	*(u8 *)(xsave + FX_FTW) = fpu->ftwx;
+	*(u16 *)(xsave + FX_FOP) = fpu->last_opcode;
+	*(u64 *)(xsave + FX_FIP) = fpu->last_ip;
+	*(u64 *)(xsave + FX_FDP) = fpu->last_dp;
+	memcpy(xsave + FX_XMM, fpu->xmm, sizeof(fpu->xmm));
+	*(u32 *)(xsave + FX_MXCSR) = fpu->mxcsr;
+	*(u64 *)(xsave + XSAVE_HDR_BV) |= XFEATURE_MASK_FPSSE;
+	return fpu_copy_uabi_to_guest_fpstate(&vcpu->guest_fpu, xsave,
+					      modvm_supported_xcr0(), &pkru);
+}
+
+static int set_xcrs(struct modvm_vcpu *vcpu, const struct kvm_xcrs *xcrs)
+{
+	u64 allowed = modvm_supported_xcr0();
+	u32 i;
+
+	if (xcrs->nr_xcrs > MODVM_MAX_XCRS || xcrs->flags)
+		return -EINVAL;
+	for (i = 0; i < xcrs->nr_xcrs; i++) {
+		u64 v = xcrs->xcrs[i].value;
+
+		if (xcrs->xcrs[i].xcr != XCR_XFEATURE_ENABLED_MASK)
+			continue;
+		if (!(v & XFEATURE_MASK_FP) || (v & ~allowed) ||
+		    ((v & XFEATURE_MASK_YMM) && !(v & XFEATURE_MASK_SSE)))
+			return -EINVAL;
+		vcpu->xcr0 = v;
+	}
+	return 0;
+}
+
+static void get_debugregs(struct modvm_vcpu *vcpu, struct kvm_debugregs *d)
+{
+	int i;
+
+	memset(d, 0, sizeof(*d));
+	for (i = 0; i < 4; i++)
+		d->db[i] = modvm_backend->get_dr(vcpu, i);
+	d->dr6 = modvm_backend->get_dr(vcpu, 6);
+	d->dr7 = modvm_backend->get_dr(vcpu, 7);
+}
+
+static int set_debugregs(struct modvm_vcpu *vcpu, const struct kvm_debugregs *d)
+{
+	int i;
+
+	if (d->flags || (d->dr6 >> 32) || (d->dr7 >> 32))
+		return -EINVAL;
+	for (i = 0; i < 4; i++)
+		modvm_backend->set_dr(vcpu, i, d->db[i]);
+	modvm_backend->set_dr(vcpu, 6, d->dr6);
+	modvm_backend->set_dr(vcpu, 7, d->dr7);
+	return 0;
+}
+
+/**
+ * modvm_vcpu_regs_ioctl() - the register ioctls of a vCPU.
+ * @vcpu: the vCPU, its mutex held.
+ * @ioctl: KVM_GET/SET_REGS, _SREGS, _FPU, _XSAVE, _XCRS or _DEBUGREGS.
+ * @argp: the user buffer.
+ *
+ * Return: 0; -EFAULT; -EINVAL for a state KVM refuses; -ENOTTY when
+ * @ioctl is not a register ioctl.
+ */
+long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
+			   void __user *argp)
+{
+	union {
+		struct kvm_regs regs;
+		struct kvm_sregs sregs;
+		struct kvm_fpu fpu;
+		struct kvm_xcrs xcrs;
+		struct kvm_debugregs dregs;
+	} *u;
+	struct kvm_xsave *xsave = NULL;
+	long r = 0;
+
+	u = kzalloc(sizeof(*u), GFP_KERNEL);
+	if (!u)
+		return -ENOMEM;
+	if (ioctl == KVM_GET_FPU || ioctl == KVM_SET_FPU ||
+	    ioctl == KVM_GET_XSAVE || ioctl == KVM_SET_XSAVE) {
+		xsave = kzalloc(sizeof(*xsave), GFP_KERNEL);
+		if (!xsave) {
+			kfree(u);
+			return -ENOMEM;
+		}
+	}
+
+	switch (ioctl) {
+	case KVM_GET_REGS:
+		get_regs(vcpu, &u->regs);
+		if (copy_to_user(argp, &u->regs, sizeof(u->regs)))
+			r = -EFAULT;
+		break;
+	case KVM_SET_REGS:
+		if (copy_from_user(&u->regs, argp, sizeof(u->regs)))
+			r = -EFAULT;
+		else
+			set_regs(vcpu, &u->regs);
+		break;
+	case KVM_GET_SREGS:
+		modvm_backend->get_sregs(vcpu, &u->sregs);
+		if (copy_to_user(argp, &u->sregs, sizeof(u->sregs)))
+			r = -EFAULT;
+		break;
+	case KVM_SET_SREGS:
+		if (copy_from_user(&u->sregs, argp, sizeof(u->sregs)))
+			r = -EFAULT;
+		else
+			r = modvm_backend->set_sregs(vcpu, &u->sregs);
+		break;
+	case KVM_GET_FPU:
+		get_fpu(vcpu, (u8 *)xsave->region, &u->fpu);
+		if (copy_to_user(argp, &u->fpu, sizeof(u->fpu)))
+			r = -EFAULT;
+		break;
+	case KVM_SET_FPU:
+		if (copy_from_user(&u->fpu, argp, sizeof(u->fpu)))
+			r = -EFAULT;
+		else
+			r = set_fpu(vcpu, (u8 *)xsave->region, &u->fpu);
+		break;
+	case KVM_GET_XSAVE:
+		fpu_copy_guest_fpstate_to_uabi(&vcpu->guest_fpu, xsave->region,
+					       sizeof(xsave->region),
+					       modvm_supported_xcr0(), 0);
+		if (copy_to_user(argp, xsave, sizeof(*xsave)))
+			r = -EFAULT;
+		break;
+	case KVM_SET_XSAVE: {
+		u32 pkru = 0;
+
+		if (copy_from_user(xsave, argp, sizeof(*xsave)))
+			r = -EFAULT;
+		else
+			r = fpu_copy_uabi_to_guest_fpstate(&vcpu->guest_fpu,
+							   xsave->region,
+							   modvm_supported_xcr0(),
+							   &pkru);
+		break;
+	}
+	case KVM_GET_XCRS:
+		u->xcrs.nr_xcrs = 1;
+		u->xcrs.xcrs[0].xcr = XCR_XFEATURE_ENABLED_MASK;
+		u->xcrs.xcrs[0].value = vcpu->xcr0;
+		if (copy_to_user(argp, &u->xcrs, sizeof(u->xcrs)))
+			r = -EFAULT;
+		break;
+	case KVM_SET_XCRS:
+		if (copy_from_user(&u->xcrs, argp, sizeof(u->xcrs)))
+			r = -EFAULT;
+		else
+			r = set_xcrs(vcpu, &u->xcrs);
+		break;
+	case KVM_GET_DEBUGREGS:
+		get_debugregs(vcpu, &u->dregs);
+		if (copy_to_user(argp, &u->dregs, sizeof(u->dregs)))
+			r = -EFAULT;
+		break;
+	case KVM_SET_DEBUGREGS:
+		if (copy_from_user(&u->dregs, argp, sizeof(u->dregs)))
+			r = -EFAULT;
+		else
+			r = set_debugregs(vcpu, &u->dregs);
+		break;
+	default:
+		r = -ENOTTY;
+	}
+	kfree(xsave);
+	kfree(u);
+	return r;
+}

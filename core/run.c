@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KVM_RUN: enter the guest, handle exits in the kernel where possible and
+ * return to userspace only for the exits it must see.
+ */
+#define pr_fmt(fmt) "modvm: " fmt
+
+#include <linux/sched/signal.h>
+#include <linux/preempt.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/xcr.h>
+#include <asm/traps.h>
+
+#include "modvm.h"
+
+/* KVM's answer to an unknown hypercall (include/uapi/linux/kvm_para.h). */
+#define MODVM_HC_ENOSYS		1000
+#define MODVM_HC_EPERM		1
+
+/* Exceptions that turn a second exception into #DF (SDM 6-5). */
+static bool contributory(u8 vector)
+{
+	return vector == X86_TRAP_DE || vector == X86_TRAP_TS ||
+	       vector == X86_TRAP_NP || vector == X86_TRAP_SS ||
+	       vector == X86_TRAP_GP;
+}
+
+/**
+ * modvm_queue_exception() - deliver an exception on the next entry.
+ * @vcpu: the vCPU.
+ * @vector: exception vector.
+ * @has_error: whether it pushes an error code.
+ * @error_code: the error code.
+ *
+ * A second exception while one is pending becomes #DF as the CPU would
+ * make it, and a fault during #DF a triple fault.
+ */
+void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
+			   u32 error_code)
+{
+	struct modvm_exception *ex = &vcpu->exception;
+
+	if (ex->pending) {
+		u8 first = ex->vector;
+
+		if (first == X86_TRAP_DF) {
+			set_bit(MODVM_REQ_TRIPLE_FAULT, &vcpu->requests);
+			ex->pending = false;
+			return;
+		}
+		if ((contributory(first) || first == X86_TRAP_PF) &&
+		    (contributory(vector) || (first == X86_TRAP_PF &&
+					      vector == X86_TRAP_PF))) {
+			vector = X86_TRAP_DF;
+			has_error = true;
+			error_code = 0;
+		}
+	}
+	ex->pending = true;
+	ex->vector = vector;
+	ex->has_error = has_error;
+	ex->error_code = error_code;
+}
+
+/**
+ * modvm_queue_page_fault() - deliver #PF with its error code and CR2.
+ * @vcpu: the vCPU.
+ * @cr2: the faulting linear address.
+ * @error_code: the #PF error code.
+ */
+void modvm_queue_page_fault(struct modvm_vcpu *vcpu, u64 cr2, u32 error_code)
+{
+	modvm_queue_exception(vcpu, X86_TRAP_PF, true, error_code);
+	vcpu->exception.cr2 = cr2;
+}
+
+/**
+ * modvm_inject_gp() - deliver #GP(0).
+ * @vcpu: the vCPU.
+ */
+void modvm_inject_gp(struct modvm_vcpu *vcpu)
+{
+	modvm_queue_exception(vcpu, X86_TRAP_GP, true, 0);
+}
+
+/**
+ * modvm_inject_ud() - deliver #UD.
+ * @vcpu: the vCPU.
+ */
+void modvm_inject_ud(struct modvm_vcpu *vcpu)
+{
+	modvm_queue_exception(vcpu, X86_TRAP_UD, false, 0);
+}
+
+/* Move RIP past the exiting instruction. Returns 1 to re-enter, <=0 else. */
+static int skip_instruction(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
+{
+	struct modvm_insn_prefixes p;
+	int r;
+
+	if (exit->insn_len) {
+		vcpu->rip += exit->insn_len;
+		return 1;
+	}
+	r = modvm_decode_simple(vcpu, &p);
+	if (r == -EFAULT)
+		return 1;	/* #PF queued: the guest handles it */
+	if (r)
+		return 0;
+	vcpu->rip += p.length;
+	return 1;
+}
+
+static void internal_error(struct modvm_vcpu *vcpu, u32 suberror, int ndata,
+			   const u64 *data)
+{
+	struct kvm_run *run = vcpu->run;
+	int i;
+
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->internal.suberror = suberror;
+	run->internal.ndata = ndata;
+	for (i = 0; i < ndata; i++)
+		run->internal.data[i] = data[i];
+}
+
+static int handle_xsetbv(struct modvm_vcpu *vcpu)
+{
+	struct modvm_paging_state ps;
+	u64 value = (u32)vcpu->gprs[MODVM_RAX] | (vcpu->gprs[MODVM_RDX] << 32);
+	u64 allowed = modvm_supported_xcr0();
+	struct kvm_cpuid_entry2 *e = modvm_find_cpuid(vcpu, 0xd, 0);
+
+	modvm_backend->get_paging(vcpu, &ps);
+	allowed &= e ? (e->eax | ((u64)e->edx << 32)) : XFEATURE_MASK_FPSSE;
+	if (ps.cpl || (u32)vcpu->gprs[MODVM_RCX] || (value & ~allowed) ||
+	    !(value & XFEATURE_MASK_FP) ||
+	    ((value & XFEATURE_MASK_YMM) && !(value & XFEATURE_MASK_SSE))) {
+		modvm_inject_gp(vcpu);
+		return 0;
+	}
+	vcpu->xcr0 = value;
+	return 1;
+}
+
+/*
+ * Give an exit its meaning. Returns 1 to enter the guest again, 0 to
+ * return to userspace with vcpu->run filled in, or a negative errno.
+ */
+static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
+{
+	struct kvm_run *run = vcpu->run;
+	u64 data;
+	int r;
+
+	switch (exit->type) {
+	case MODVM_EXIT_REENTER:
+		return 1;
+	case MODVM_EXIT_CPUID:
+		modvm_emulate_cpuid(vcpu);
+		break;
+	case MODVM_EXIT_HLT:
+		r = skip_instruction(vcpu, exit);
+		if (r <= 0)
+			break;
+		run->exit_reason = KVM_EXIT_HLT;
+		return 0;
+	case MODVM_EXIT_IO:
+		return modvm_handle_io(vcpu, exit);
+	case MODVM_EXIT_RDMSR: {
+		u32 index = vcpu->gprs[MODVM_RCX];
+
+		if (modvm_get_msr(vcpu, index, &data, false)) {
+			modvm_inject_gp(vcpu);
+			return 1;
+		}
+		vcpu->gprs[MODVM_RAX] = (u32)data;
+		vcpu->gprs[MODVM_RDX] = data >> 32;
+		break;
+	}
+	case MODVM_EXIT_WRMSR:
+		data = (u32)vcpu->gprs[MODVM_RAX] | (vcpu->gprs[MODVM_RDX] << 32);
+		if (modvm_set_msr(vcpu, vcpu->gprs[MODVM_RCX], data, false)) {
+			modvm_inject_gp(vcpu);
+			return 1;
+		}
+		break;
+	case MODVM_EXIT_XSETBV:
+		if (!handle_xsetbv(vcpu))
+			return 1;
+		break;
+	case MODVM_EXIT_HYPERCALL: {
+		struct modvm_paging_state ps;
+
+		modvm_backend->get_paging(vcpu, &ps);
+		vcpu->gprs[MODVM_RAX] = ps.cpl ? -MODVM_HC_EPERM : -MODVM_HC_ENOSYS;
+		break;
+	}
+	case MODVM_EXIT_NOP_INSN:
+		break;
+	case MODVM_EXIT_UD:
+		modvm_inject_ud(vcpu);
+		return 1;
+	case MODVM_EXIT_SHUTDOWN:
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+		return 0;
+	case MODVM_EXIT_FAIL_ENTRY:
+		run->exit_reason = KVM_EXIT_FAIL_ENTRY;
+		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;
+		run->fail_entry.cpu = vcpu->cpu;
+		return 0;
+	case MODVM_EXIT_TDP_FAULT:
+		r = modvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
+		if (!r)
+			return 1;
+		if (r == -ENOENT) {
+			/* Emulated MMIO comes with the instruction emulator. */
+			u64 info[2] = { exit->tdp.gpa, vcpu->rip };
+
+			internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 2, info);
+			return 0;
+		}
+		return r;
+	default: {
+		u64 info[2] = { exit->hw_reason, vcpu->rip };
+
+		pr_warn_ratelimited("unexpected exit 0x%llx at rip 0x%llx\n",
+				    exit->hw_reason, vcpu->rip);
+		internal_error(vcpu, KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON,
+			       2, info);
+		return 0;
+	}
+	}
+	/* The instruction completed: step over it. */
+	r = skip_instruction(vcpu, exit);
+	if (!r) {
+		u64 info[1] = { vcpu->rip };
+
+		internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
+	}
+	return r;
+}
+
+/* One entry into the guest. Returns as handle_exit(). */
+static int enter_guest(struct modvm_vcpu *vcpu)
+{
+	struct modvm_exit exit = { .type = MODVM_EXIT_REENTER };
+	u64 host_xcr0 = 0;
+	bool xsave = boot_cpu_has(X86_FEATURE_XSAVE);
+
+	preempt_disable();
+	/* The scheduler may have saved the guest FPU state: reload it. */
+	if (test_thread_flag(TIF_NEED_FPU_LOAD))
+		switch_fpu_return();
+	local_irq_disable();
+
+	/* Pairs with the barrier in modvm_kick_all(). */
+	WRITE_ONCE(vcpu->cpu, smp_processor_id());
+	smp_store_mb(vcpu->mode, MODVM_IN_GUEST);
+	if (READ_ONCE(vcpu->requests) & ~BIT(MODVM_REQ_TLB_FLUSH) ||
+	    need_resched() || signal_pending(current)) {
+		WRITE_ONCE(vcpu->mode, MODVM_OUTSIDE_GUEST);
+		local_irq_enable();
+		preempt_enable();
+		return 1;
+	}
+	if (vcpu->exception.pending) {
+		modvm_backend->inject_exception(vcpu, &vcpu->exception);
+		vcpu->exception.pending = false;
+	}
+	if (xsave) {
+		host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
+		if (vcpu->xcr0 != host_xcr0)
+			xsetbv(XCR_XFEATURE_ENABLED_MASK, vcpu->xcr0);
+	}
+
+	modvm_backend->run(vcpu, &exit);
+
+	if (xsave && vcpu->xcr0 != host_xcr0)
+		xsetbv(XCR_XFEATURE_ENABLED_MASK, host_xcr0);
+	WRITE_ONCE(vcpu->mode, MODVM_OUTSIDE_GUEST);
+	/* Host interrupts that made the guest exit are taken here. */
+	local_irq_enable();
+	preempt_enable();
+
+	return handle_exit(vcpu, &exit);
+}
+
+/**
+ * modvm_vcpu_run() - KVM_RUN.
+ * @vcpu: the vCPU, its mutex held, in the VM's process.
+ *
+ * Return: 0 with vcpu->run describing the exit; -EINTR for a signal
+ * (exit_reason KVM_EXIT_INTR) or immediate_exit; another negative errno.
+ */
+int modvm_vcpu_run(struct modvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	int r;
+
+	run->flags = 0;
+	fpu_swap_kvm_fpstate(&vcpu->guest_fpu, true);
+
+	r = modvm_complete_pio(vcpu);
+	if (r <= 0)
+		goto out;
+	if (READ_ONCE(run->immediate_exit)) {
+		r = -EINTR;
+		goto out;
+	}
+
+	for (;;) {
+		if (signal_pending(current)) {
+			run->exit_reason = KVM_EXIT_INTR;
+			r = -EINTR;
+			break;
+		}
+		cond_resched();
+		if (test_and_clear_bit(MODVM_REQ_TRIPLE_FAULT, &vcpu->requests)) {
+			run->exit_reason = KVM_EXIT_SHUTDOWN;
+			r = 0;
+			break;
+		}
+		r = enter_guest(vcpu);
+		if (r <= 0)
+			break;
+	}
+out:
+	fpu_swap_kvm_fpstate(&vcpu->guest_fpu, false);
+	return r < 0 ? r : 0;
+}

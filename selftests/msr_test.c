@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MSRs: guest WRMSR seen by KVM_GET_MSRS, KVM_SET_MSRS seen by guest RDMSR,
+ * #GP for unknown MSRs, and KVM_GET_MSR_INDEX_LIST.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kselftest_harness.h"
+#include "guest.h"
+
+#define MSR_TSC			0x10
+#define MSR_SYSENTER_CS		0x174
+#define MSR_SYSENTER_ESP	0x175
+#define MSR_SYSENTER_EIP	0x176
+#define MSR_PAT			0x277
+#define MSR_EFER		0xc0000080
+#define MSR_STAR		0xc0000081
+#define MSR_LSTAR		0xc0000082
+#define MSR_CSTAR		0xc0000083
+#define MSR_SFMASK		0xc0000084
+#define MSR_KERNEL_GS_BASE	0xc0000102
+#define MSR_TSC_AUX		0xc0000103
+#define MSR_UNKNOWN		0x0badc0de
+
+/*
+ * The table at GUEST_DATA: u64 count, then {u64 index, u64 value}. The
+ * guest WRMSRs every entry and reports; then RDMSRs every entry back into
+ * the table, runs RDTSCP (ECX into R12) and is done.
+ */
+GUEST_ASM(msr_guest,
+	".code64\n"
+	"mov $" GUEST_XSTR(GUEST_DATA) ", %rsi\n"
+	"mov (%rsi), %r8\n lea 8(%rsi), %r9\n"
+	"1: test %r8, %r8\n jz 2f\n"
+	"mov (%r9), %ecx\n mov 8(%r9), %eax\n mov 12(%r9), %edx\n"
+	"wrmsr\n"
+	"add $16, %r9\n dec %r8\n jmp 1b\n"
+	"2:\n"
+	G_CALL(GUEST_REPORT)
+	"mov (%rsi), %r8\n lea 8(%rsi), %r9\n"
+	"1: test %r8, %r8\n jz 2f\n"
+	"mov (%r9), %ecx\n rdmsr\n"
+	"mov %eax, 8(%r9)\n mov %edx, 12(%r9)\n"
+	"add $16, %r9\n dec %r8\n jmp 1b\n"
+	"2:\n"
+	"rdtscp\n mov %ecx, %r12d\n"
+	G_CALL(GUEST_DONE));
+
+/* An unknown MSR: RDMSR then WRMSR, each must #GP (the stubs skip them). */
+GUEST_ASM(unknown_msr_guest,
+	".code64\n"
+	"mov $" GUEST_XSTR(MSR_UNKNOWN) ", %ecx\n"
+	"rdmsr\n"
+	"mov $" GUEST_XSTR(MSR_UNKNOWN) ", %ecx\n"
+	"xor %eax, %eax\n xor %edx, %edx\n"
+	"wrmsr\n"
+	G_CALL(GUEST_DONE));
+
+/* TSC: WRMSR 2^40 then RDTSC into RBX; then RDTSC and RDMSR into RBX/RCX. */
+GUEST_ASM(tsc_guest,
+	".code64\n"
+	"mov $" GUEST_XSTR(MSR_TSC) ", %ecx\n"
+	"xor %eax, %eax\n mov $0x100, %edx\n wrmsr\n"
+	"rdtsc\n shl $32, %rdx\n or %rax, %rdx\n mov %rdx, %rbx\n"
+	G_CALL(GUEST_REPORT)
+	"rdtsc\n shl $32, %rdx\n or %rax, %rdx\n mov %rdx, %rbx\n"
+	"mov $" GUEST_XSTR(MSR_TSC) ", %ecx\n rdmsr\n"
+	"shl $32, %rdx\n or %rax, %rdx\n mov %rdx, %rcx\n"
+	G_CALL(GUEST_DONE));
+
+struct msr_case {
+	uint32_t index;
+	uint64_t guest_value;	/* written by the guest */
+	uint64_t host_value;	/* written by userspace */
+};
+
+static const struct msr_case cases[] = {
+	{ MSR_EFER, 0xd01, 0x501 },		/* SCE|LME|LMA(|NXE) */
+	{ MSR_STAR, 0x0023001012345678ull, 0x001b000887654321ull },
+	{ MSR_LSTAR, 0xffffffff81000000ull, 0xffffffff82000010ull },
+	{ MSR_CSTAR, 0xffffffff81000100ull, 0xffffffff82000110ull },
+	{ MSR_SFMASK, 0x47700, 0x300 },
+	{ MSR_KERNEL_GS_BASE, 0xffff888012345000ull, 0x00007fff12340000ull },
+	{ MSR_SYSENTER_CS, 0x10, 0x60 },
+	{ MSR_SYSENTER_ESP, 0x12345678, 0x9abcdef0 },
+	{ MSR_SYSENTER_EIP, 0x87654321, 0x0fedcba9 },
+	{ MSR_TSC_AUX, 0x5, 0x7 },
+	{ MSR_PAT, 0x0007010600070106ull, 0x0007040600070406ull },
+};
+
+#define NR_CASES	(sizeof(cases) / sizeof(cases[0]))
+
+FIXTURE(msr) {
+	struct guest g;
+	struct guest_vcpu *v;
+};
+
+FIXTURE_SETUP(msr)
+{
+	guest_create(&self->g);
+	self->v = guest_add_vcpu(&self->g);
+}
+
+FIXTURE_TEARDOWN(msr)
+{
+	guest_destroy(&self->g);
+}
+
+TEST_F(msr, round_trips)
+{
+	uint64_t *table = guest_ptr(&self->g, GUEST_DATA);
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[NR_CASES];
+	} m;
+	struct kvm_regs regs;
+	unsigned int i;
+
+	table[0] = NR_CASES;
+	for (i = 0; i < NR_CASES; i++) {
+		table[1 + 2 * i] = cases[i].index;
+		table[2 + 2 * i] = cases[i].guest_value;
+	}
+	guest_load(&self->g, msr_guest, msr_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, NULL));
+
+	/* Guest WRMSR -> KVM_GET_MSRS. */
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = NR_CASES;
+	for (i = 0; i < NR_CASES; i++)
+		m.e[i].index = cases[i].index;
+	ASSERT_EQ(NR_CASES, modvm_ioctl(self->v->fd, KVM_GET_MSRS, (unsigned long)&m));
+	for (i = 0; i < NR_CASES; i++) {
+		EXPECT_EQ(cases[i].guest_value, m.e[i].data)
+			TH_LOG("MSR %#x", cases[i].index);
+	}
+
+	/* KVM_SET_MSRS -> guest RDMSR. */
+	for (i = 0; i < NR_CASES; i++) {
+		m.e[i].data = cases[i].host_value;
+		table[2 + 2 * i] = 0;
+	}
+	ASSERT_EQ(NR_CASES, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	for (i = 0; i < NR_CASES; i++) {
+		EXPECT_EQ(cases[i].host_value, table[2 + 2 * i])
+			TH_LOG("MSR %#x", cases[i].index);
+	}
+	/* RDTSCP returns TSC_AUX in ECX. */
+	EXPECT_EQ(0x7, regs.r12);
+}
+
+/* On an AMD guest CPUID, the SYSENTER ESP/EIP MSRs keep 32 bits only. */
+TEST_F(msr, sysenter_is_32bit_on_amd)
+{
+	uint64_t v;
+
+	if (!guest_host_is_amd(self->g.dev))
+		SKIP(return, "Intel guest CPUID keeps 64 bits");
+	ASSERT_EQ(1, guest_set_msr(self->v, MSR_SYSENTER_EIP, 0xffffffff81234567ull));
+	ASSERT_EQ(1, guest_get_msr(self->v, MSR_SYSENTER_EIP, &v));
+	EXPECT_EQ(0x81234567ull, v);
+	ASSERT_EQ(1, guest_set_msr(self->v, MSR_SYSENTER_ESP, 0xffff888000001000ull));
+	ASSERT_EQ(1, guest_get_msr(self->v, MSR_SYSENTER_ESP, &v));
+	EXPECT_EQ(0x00001000ull, v);
+}
+
+TEST_F(msr, tsc)
+{
+	const uint64_t guest_tsc = 1ull << 40, host_tsc = 1ull << 44;
+	const uint64_t slack = 1ull << 36;
+	struct kvm_regs regs;
+	uint64_t v;
+
+	guest_load(&self->g, tsc_guest, tsc_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_GE(regs.rbx, guest_tsc);
+	EXPECT_LT(regs.rbx, guest_tsc + slack);
+	ASSERT_EQ(1, guest_get_msr(self->v, MSR_TSC, &v));
+	EXPECT_GE(v, regs.rbx);
+	EXPECT_LT(v, guest_tsc + slack);
+
+	ASSERT_EQ(1, guest_set_msr(self->v, MSR_TSC, host_tsc));
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	EXPECT_GE(regs.rbx, host_tsc);
+	EXPECT_GE(regs.rcx, regs.rbx);
+	EXPECT_LT(regs.rcx, host_tsc + slack);
+}
+
+TEST_F(msr, unknown_msr_gp)
+{
+	struct kvm_regs regs;
+
+	guest_load(&self->g, unknown_msr_guest, unknown_msr_guest_end);
+	guest_set_fault_skip(&self->g, 2);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+	/* RDMSR at GUEST_CODE + 5. */
+	ASSERT_EQ(GUEST_EXCEPTION, guest_call(self->v, &regs));
+	EXPECT_EQ(13, regs.rbx);
+	EXPECT_EQ(0, regs.rcx);
+	EXPECT_EQ(GUEST_CODE + 5, regs.rdx);
+	/* WRMSR at GUEST_CODE + 5 + 2 + 5 + 2 + 2. */
+	ASSERT_EQ(GUEST_EXCEPTION, guest_call(self->v, &regs));
+	EXPECT_EQ(13, regs.rbx);
+	EXPECT_EQ(0, regs.rcx);
+	EXPECT_EQ(GUEST_CODE + 16, regs.rdx);
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, NULL));
+}
+
+/* KVM_GET/SET_MSRS stop at the first MSR they cannot handle. */
+TEST_F(msr, ioctl_stops_at_unknown)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[3];
+	} m = {
+		.hdr.nmsrs = 3,
+		.e = { { .index = MSR_STAR }, { .index = MSR_UNKNOWN },
+		       { .index = MSR_LSTAR } },
+	};
+
+	EXPECT_EQ(1, modvm_ioctl(self->v->fd, KVM_GET_MSRS, (unsigned long)&m));
+	EXPECT_EQ(1, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
+	/* A non-canonical LSTAR is refused. */
+	m.e[0].index = MSR_LSTAR;
+	m.e[0].data = 0x8000000000000000ull;
+	EXPECT_EQ(0, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
+	/* A bad PAT memory type is refused. */
+	m.e[0].index = MSR_PAT;
+	m.e[0].data = 0x0007040600070402ull;
+	EXPECT_EQ(0, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
+	/* Too many entries at once. */
+	m.hdr.nmsrs = 256;
+	EXPECT_EQ(-E2BIG, modvm_ioctl(self->v->fd, KVM_GET_MSRS, (unsigned long)&m));
+	EXPECT_EQ(-E2BIG, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
+	EXPECT_EQ(-EFAULT, modvm_ioctl(self->v->fd, KVM_GET_MSRS, 8));
+}
+
+TEST_F(msr, index_list)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+	bool star = false, lstar = false, tsc = false, kgs = false;
+	uint32_t n, i;
+
+	EXPECT_EQ(-E2BIG, modvm_ioctl(self->g.dev, KVM_GET_MSR_INDEX_LIST,
+				      (unsigned long)&probe));
+	n = probe.nmsrs;
+	ASSERT_GT(n, 8);
+	list = calloc(1, sizeof(*list) + (n + 4) * sizeof(list->indices[0]));
+	/* One short is still too small, and reports the size again. */
+	list->nmsrs = n - 1;
+	EXPECT_EQ(-E2BIG, modvm_ioctl(self->g.dev, KVM_GET_MSR_INDEX_LIST,
+				      (unsigned long)list));
+	EXPECT_EQ(n, list->nmsrs);
+	list->nmsrs = n + 4;
+	ASSERT_EQ(0, modvm_ioctl(self->g.dev, KVM_GET_MSR_INDEX_LIST,
+				 (unsigned long)list));
+	EXPECT_EQ(n, list->nmsrs);
+	for (i = 0; i < list->nmsrs; i++) {
+		star |= list->indices[i] == MSR_STAR;
+		lstar |= list->indices[i] == MSR_LSTAR;
+		tsc |= list->indices[i] == MSR_TSC;
+		kgs |= list->indices[i] == MSR_KERNEL_GS_BASE;
+	}
+	EXPECT_TRUE(star);
+	EXPECT_TRUE(lstar);
+	EXPECT_TRUE(tsc);
+	EXPECT_TRUE(kgs);
+	free(list);
+	EXPECT_EQ(-EFAULT, modvm_ioctl(self->g.dev, KVM_GET_MSR_INDEX_LIST, 8));
+}
+
+TEST_HARNESS_MAIN
