@@ -97,7 +97,9 @@ static bool add_entry(struct kvm_cpuid_entry2 *e, u32 *n, u32 max, u32 func,
 			x->ebx = x->ecx;
 		} else if (index == 1) {
 			x->eax &= LEAFD1_EAX;
-			x->ebx = x->ecx = x->edx = 0;
+			x->ebx = 0;
+			x->ecx = 0;
+			x->edx = 0;
 		}
 		break;
 	case 0x80000000:
@@ -108,11 +110,15 @@ static bool add_entry(struct kvm_cpuid_entry2 *e, u32 *n, u32 max, u32 func,
 		x->edx &= EXT1_EDX;
 		break;
 	case 0x80000007:
-		x->eax = x->ebx = x->ecx = 0;
+		x->eax = 0;
+		x->ebx = 0;
+		x->ecx = 0;
 		x->edx &= EXT7_EDX_INVARIANT_TSC;
 		break;
 	case 0x80000008:
-		x->ebx = x->ecx = x->edx = 0;
+		x->ebx = 0;
+		x->ecx = 0;
+		x->edx = 0;
 		break;
 	}
 	return true;

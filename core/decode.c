@@ -42,6 +42,26 @@ static int opcode_length(const u8 *op, int avail)
 	return -EINVAL;
 }
 
+/* The segment a prefix byte selects, or -1 if it is no segment prefix. */
+static int segment_prefix(u8 b)
+{
+	switch (b) {
+	case 0x26:
+		return SEG_ES;
+	case 0x2e:
+		return SEG_CS;
+	case 0x36:
+		return SEG_SS;
+	case 0x3e:
+		return SEG_DS;
+	case 0x64:
+		return SEG_FS;
+	case 0x65:
+		return SEG_GS;
+	}
+	return -1;
+}
+
 static int decode(const u8 *insn, int avail, bool long_mode,
 		  struct modvm_insn_prefixes *p)
 {
@@ -51,20 +71,17 @@ static int decode(const u8 *insn, int avail, bool long_mode,
 	p->addr_size_override = false;
 	p->operand_size_override = false;
 	for (i = 0; i < avail; i++) {
-		switch (insn[i]) {
-		case 0x26: p->seg = SEG_ES; continue;
-		case 0x2e: p->seg = SEG_CS; continue;
-		case 0x36: p->seg = SEG_SS; continue;
-		case 0x3e: p->seg = SEG_DS; continue;
-		case 0x64: p->seg = SEG_FS; continue;
-		case 0x65: p->seg = SEG_GS; continue;
-		case 0x66: p->operand_size_override = true; continue;
-		case 0x67: p->addr_size_override = true; continue;
-		case 0xf0: case 0xf2: case 0xf3: continue;
-		}
-		if (long_mode && (insn[i] & 0xf0) == 0x40)
-			continue;	/* REX */
-		break;
+		int seg = segment_prefix(insn[i]);
+
+		if (seg >= 0)
+			p->seg = seg;
+		else if (insn[i] == 0x66)
+			p->operand_size_override = true;
+		else if (insn[i] == 0x67)
+			p->addr_size_override = true;
+		else if (insn[i] != 0xf0 && insn[i] != 0xf2 && insn[i] != 0xf3 &&
+			 !(long_mode && (insn[i] & 0xf0) == 0x40))	/* REX */
+			break;
 	}
 	r = opcode_length(insn + i, avail - i);
 	if (r < 0)

@@ -8,10 +8,16 @@
 
 #include <linux/module.h>
 #include <linux/init.h>
+#include <linux/moduleparam.h>
 
 #include "modvm.h"
 
 const struct modvm_backend_ops *modvm_backend;
+
+/* Cleared at load when the CPU (or the backend) cannot do NPT/EPT. */
+bool modvm_tdp = true;
+module_param_named(tdp, modvm_tdp, bool, 0444);
+MODULE_PARM_DESC(tdp, "Use two-dimensional paging (NPT/EPT) when the CPU has it");
 
 static const struct modvm_backend_ops *const modvm_backends[] = {
 	&modvm_svm_ops,

@@ -168,6 +168,7 @@ struct modvm_backend_ops {
 extern const struct modvm_backend_ops modvm_svm_ops;
 extern const struct modvm_backend_ops modvm_vmx_ops;
 extern const struct modvm_backend_ops *modvm_backend;
+extern bool modvm_tdp;
 
 /**
  * struct modvm_memslot - one guest-physical range backed by user memory.
@@ -209,7 +210,7 @@ struct modvm_memslots {
  */
 struct modvm_tdp {
 	u64 *root;
-	spinlock_t lock;
+	spinlock_t lock;	/* tables and invalidation state */
 	unsigned long invalidate_seq;
 	long invalidate_in_progress;
 	struct mmu_notifier notifier;

@@ -12,6 +12,16 @@
 
 #include "modvm.h"
 
+/* MTRR MSR numbers (SDM 11.11), in upper case for kernel style. */
+#define MTRR_CAP		0xfe
+#define MTRR_DEF_TYPE		0x2ff
+#define MTRR_FIX64K_00000	0x250
+#define MTRR_FIX16K_80000	0x258
+#define MTRR_FIX16K_A0000	0x259
+#define MTRR_FIX4K_C0000	0x268
+#define MTRR_FIX4K_F8000	0x26f
+#define MTRR_PHYS_BASE0		0x200
+
 #define MTRR_CAP_VCNT		8
 #define MTRR_CAP_FIX		BIT(8)
 #define MTRR_CAP_WC		BIT(10)
@@ -24,19 +34,19 @@ static const u32 msrs_to_save[] = {
 	MSR_KERNEL_GS_BASE, MSR_FS_BASE, MSR_GS_BASE,
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
 	MSR_IA32_TSC, MSR_TSC_AUX, MSR_IA32_CR_PAT, MSR_IA32_APICBASE,
-	MSR_IA32_MISC_ENABLE, MSR_MTRRdefType,
+	MSR_IA32_MISC_ENABLE, MTRR_DEF_TYPE,
 };
 
 static int fixed_mtrr_index(u32 index)
 {
 	switch (index) {
-	case MSR_MTRRfix64K_00000:
+	case MTRR_FIX64K_00000:
 		return 0;
-	case MSR_MTRRfix16K_80000:
-	case MSR_MTRRfix16K_A0000:
-		return 1 + index - MSR_MTRRfix16K_80000;
-	case MSR_MTRRfix4K_C0000 ... MSR_MTRRfix4K_F8000:
-		return 3 + index - MSR_MTRRfix4K_C0000;
+	case MTRR_FIX16K_80000:
+	case MTRR_FIX16K_A0000:
+		return 1 + index - MTRR_FIX16K_80000;
+	case MTRR_FIX4K_C0000 ... MTRR_FIX4K_F8000:
+		return 3 + index - MTRR_FIX4K_C0000;
 	}
 	return -1;
 }
@@ -70,20 +80,20 @@ int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	case MSR_IA32_MISC_ENABLE:
 		*data = vcpu->misc_enable;
 		return 0;
-	case MSR_MTRRcap:
+	case MTRR_CAP:
 		*data = MTRR_CAP_VCNT | MTRR_CAP_FIX | MTRR_CAP_WC;
 		return 0;
-	case MSR_MTRRdefType:
+	case MTRR_DEF_TYPE:
 		*data = vcpu->mtrr_def_type;
 		return 0;
-	case MSR_MTRRfix64K_00000 ... MSR_MTRRfix4K_F8000:
+	case MTRR_FIX64K_00000 ... MTRR_FIX4K_F8000:
 		i = fixed_mtrr_index(index);
 		if (i < 0)
 			return 1;
 		*data = vcpu->mtrr_fixed[i];
 		return 0;
-	case 0x200 ... 0x200 + 2 * MTRR_CAP_VCNT - 1:	/* MTRRphysBase/Mask */
-		*data = vcpu->mtrr_var[index - 0x200];
+	case MTRR_PHYS_BASE0 ... MTRR_PHYS_BASE0 + 2 * MTRR_CAP_VCNT - 1:
+		*data = vcpu->mtrr_var[index - MTRR_PHYS_BASE0];
 		return 0;
 	case MSR_IA32_UCODE_REV:
 	case MSR_IA32_MCG_CAP:
@@ -128,19 +138,19 @@ int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 	case MSR_IA32_MISC_ENABLE:
 		vcpu->misc_enable = data;
 		return 0;
-	case MSR_MTRRdefType:
+	case MTRR_DEF_TYPE:
 		if (data & ~MTRR_DEF_TYPE_VALID)
 			return 1;
 		vcpu->mtrr_def_type = data;
 		return 0;
-	case MSR_MTRRfix64K_00000 ... MSR_MTRRfix4K_F8000:
+	case MTRR_FIX64K_00000 ... MTRR_FIX4K_F8000:
 		i = fixed_mtrr_index(index);
 		if (i < 0)
 			return 1;
 		vcpu->mtrr_fixed[i] = data;
 		return 0;
-	case 0x200 ... 0x200 + 2 * MTRR_CAP_VCNT - 1:
-		vcpu->mtrr_var[index - 0x200] = data;
+	case MTRR_PHYS_BASE0 ... MTRR_PHYS_BASE0 + 2 * MTRR_CAP_VCNT - 1:
+		vcpu->mtrr_var[index - MTRR_PHYS_BASE0] = data;
 		return 0;
 	case MSR_IA32_UCODE_REV:
 	case MSR_IA32_MCG_STATUS:

@@ -254,8 +254,12 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 		switch_fpu_return();
 	local_irq_disable();
 
-	/* Pairs with the barrier in modvm_kick_all(). */
 	WRITE_ONCE(vcpu->cpu, smp_processor_id());
+	/*
+	 * Publish the mode before reading requests; a kicker sets a request
+	 * before reading the mode (modvm_kick_all()), so one of us sees the
+	 * other's write.
+	 */
 	smp_store_mb(vcpu->mode, MODVM_IN_GUEST);
 	if (READ_ONCE(vcpu->requests) & ~BIT(MODVM_REQ_TLB_FLUSH) ||
 	    need_resched() || signal_pending(current)) {

@@ -77,7 +77,6 @@ static void *svm_iopm;
 static void *svm_msrpm;
 static u32 svm_max_asid;
 static bool svm_nrips;
-static bool svm_npt;
 
 /* MSRs the guest reads and writes directly: VMLOAD/VMSAVE switch them. */
 static const u32 svm_passthrough_msrs[] = {
@@ -153,9 +152,10 @@ static int svm_setup(void)
 
 	svm_max_asid = cpuid_ebx(SVM_CPUID_FUNC) - 1;
 	svm_nrips = features & SVM_FEATURE_NRIP;
-	svm_npt = features & SVM_FEATURE_NPT;
-	if (!svm_npt)
+	if (!(features & SVM_FEATURE_NPT) || !modvm_tdp) {
+		modvm_tdp = false;
 		pr_info("no NPT: guests cannot run until shadow paging exists\n");
+	}
 
 	svm_iopm = (void *)__get_free_pages(GFP_KERNEL, get_order(IOPM_SIZE));
 	svm_msrpm = (void *)__get_free_pages(GFP_KERNEL, get_order(MSRPM_SIZE));
@@ -231,6 +231,9 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 		INTERCEPT_SKINIT, INTERCEPT_WBINVD, INTERCEPT_MONITOR,
 		INTERCEPT_MWAIT, INTERCEPT_MWAIT_COND, INTERCEPT_XSETBV,
 	};
+	static const struct vmcb_seg reset_data_seg = {
+		.limit = 0xffff, .attrib = ATTR_DATA,
+	};
 	int i;
 
 	memset(vmcb, 0, PAGE_SIZE);
@@ -250,17 +253,20 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 	c->nested_cr3 = modvm_tdp_root_pa(vcpu->vm);
 
+	s->ds = reset_data_seg;
+	s->es = reset_data_seg;
+	s->fs = reset_data_seg;
+	s->gs = reset_data_seg;
+	s->ss = reset_data_seg;
+	s->cs = reset_data_seg;
 	s->cs.selector = 0xf000;
 	s->cs.base = 0xffff0000;
-	s->cs.limit = 0xffff;
 	s->cs.attrib = ATTR_CODE;
-	s->ds.limit = s->es.limit = s->fs.limit = 0xffff;
-	s->gs.limit = s->ss.limit = 0xffff;
-	s->ds.attrib = s->es.attrib = s->fs.attrib = ATTR_DATA;
-	s->gs.attrib = s->ss.attrib = ATTR_DATA;
-	s->gdtr.limit = s->idtr.limit = 0xffff;
-	s->ldtr.limit = s->tr.limit = 0xffff;
+	s->gdtr.limit = 0xffff;
+	s->idtr.limit = 0xffff;
+	s->ldtr.limit = 0xffff;
 	s->ldtr.attrib = ATTR_LDT;
+	s->tr.limit = 0xffff;
 	s->tr.attrib = ATTR_TSS_BUSY;
 	s->cr0 = X86_CR0_ET | X86_CR0_NW | X86_CR0_CD;
 	s->efer = EFER_SVME;
@@ -679,7 +685,7 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	bool swap_tsc_aux;
 	u64 rip = vcpu->rip;
 
-	if (!svm_npt) {
+	if (!modvm_tdp) {
 		exit->type = MODVM_EXIT_UNHANDLED;
 		exit->hw_reason = SVM_EXIT_ERR;
 		return;

@@ -54,6 +54,8 @@ static int vmx_probe(void)
 
 static int vmx_setup(void)
 {
+	/* Guests cannot run here yet: say so through the tdp parameter. */
+	modvm_tdp = false;
 	return 0;
 }
 
@@ -73,8 +75,10 @@ static void vmx_cpu_disable(void)
 
 static int vmx_vcpu_create(struct modvm_vcpu *vcpu)
 {
-	vcpu->backend = kzalloc(sizeof(struct vmx_vcpu), GFP_KERNEL_ACCOUNT);
-	return vcpu->backend ? 0 : -ENOMEM;
+	struct vmx_vcpu *vmx = kzalloc(sizeof(*vmx), GFP_KERNEL_ACCOUNT);
+
+	vcpu->backend = vmx;
+	return vmx ? 0 : -ENOMEM;
 }
 
 static void vmx_vcpu_free(struct modvm_vcpu *vcpu)
@@ -96,7 +100,11 @@ static void vmx_vcpu_reset(struct modvm_vcpu *vcpu)
 	s->cs.type = 0xb;
 	s->cs.selector = 0xf000;
 	s->cs.base = 0xffff0000;
-	s->ds = s->es = s->fs = s->gs = s->ss = data_seg;
+	s->ds = data_seg;
+	s->es = data_seg;
+	s->fs = data_seg;
+	s->gs = data_seg;
+	s->ss = data_seg;
 	s->tr.limit = 0xffff;
 	s->tr.type = 0xb;
 	s->tr.present = 1;

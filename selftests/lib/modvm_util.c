@@ -85,3 +85,70 @@ long modvm_meminfo_kb(const char *field)
 	fclose(f);
 	return value;
 }
+
+int modvm_run_tiny_guest(int vm, int id)
+{
+	static const unsigned char code[] = {
+		0xb0, 0x5a,		/* mov $0x5a, %al */
+		0xe6, 0x80,		/* out %al, $0x80 */
+		0xf4,			/* hlt */
+	};
+	const size_t size = 0x10000;
+	unsigned char *mem = modvm_alloc_guest_memory(size);
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct kvm_run *run;
+	int vcpu, r;
+
+	memcpy(mem + 0x1000, code, sizeof(code));
+	r = modvm_set_memslot(vm, id, 0, 0x100000ul * (id + 1), size, mem);
+	if (r)
+		return r;
+	vcpu = modvm_ioctl(vm, KVM_CREATE_VCPU, id);
+	if (vcpu < 0)
+		return vcpu;
+	run = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (run == MAP_FAILED)
+		return -errno;
+	r = modvm_ioctl(vcpu, KVM_GET_SREGS, (unsigned long)&sregs);
+	if (r)
+		return r;
+	/* Real mode, CS:IP = 0x1000 inside this vCPU's slot. */
+	sregs.cs.selector = (0x100000ul * (id + 1)) >> 4;
+	sregs.cs.base = 0x100000ul * (id + 1);
+	r = modvm_ioctl(vcpu, KVM_SET_SREGS, (unsigned long)&sregs);
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = 0x1000;
+	regs.rflags = 2;
+	if (!r)
+		r = modvm_ioctl(vcpu, KVM_SET_REGS, (unsigned long)&regs);
+	if (!r)
+		r = modvm_ioctl(vcpu, KVM_RUN, 0);
+	if (!r && (run->exit_reason != KVM_EXIT_IO || run->io.port != 0x80 ||
+		   ((unsigned char *)run)[run->io.data_offset] != 0x5a))
+		r = -EPROTO;
+	if (!r)
+		r = modvm_ioctl(vcpu, KVM_RUN, 0);
+	if (!r)
+		r = run->exit_reason;
+	munmap(run, 2 * 4096);
+	close(vcpu);
+	munmap(mem, size);
+	return r;
+}
+
+int modvm_can_run_guests(void)
+{
+	char c = 'Y';
+	FILE *f;
+
+	if (strcmp(modvm_device_path(), MODVM_DEVICE_PATH))
+		return 1;	/* another hypervisor (KVM) runs guests */
+	f = fopen("/sys/module/modvm/parameters/tdp", "r");
+	if (f) {
+		if (fread(&c, 1, 1, f) != 1)
+			c = 'N';
+		fclose(f);
+	}
+	return c == 'Y';
+}

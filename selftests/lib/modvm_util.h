@@ -36,4 +36,15 @@ const char *modvm_module_path(void);
 /* Read a /proc/meminfo field in KiB; -1 when absent. */
 long modvm_meminfo_kb(const char *field);
 
+
+/*
+ * Run a one-instruction real-mode guest (OUT to port 0x80 with AL = 0x5a,
+ * then HLT) in @vm on a new vCPU @id; returns the exit reason of the
+ * second KVM_RUN (KVM_EXIT_HLT when all went well), or -errno.
+ */
+int modvm_run_tiny_guest(int vm, int id);
+
+/* Whether the module under test runs guests (modvm's tdp parameter). */
+int modvm_can_run_guests(void);
+
 #endif /* MODVM_SELFTEST_UTIL_H */
