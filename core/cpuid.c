@@ -203,7 +203,10 @@ out:
  * @vcpu: the vCPU.
  * @argp: struct kvm_cpuid2 from userspace.
  *
- * Return: 0; -E2BIG for more than 256 entries; -EFAULT; -ENOMEM.
+ * Once the vCPU has run, only the same table may be set again (as KVM).
+ *
+ * Return: 0; -E2BIG for more than 256 entries; -EINVAL for a different
+ * table after KVM_RUN; -EFAULT; -ENOMEM.
  */
 long modvm_set_cpuid2(struct modvm_vcpu *vcpu, struct kvm_cpuid2 __user *argp)
 {
@@ -217,6 +220,13 @@ long modvm_set_cpuid2(struct modvm_vcpu *vcpu, struct kvm_cpuid2 __user *argp)
 	e = hdr.nent ? vmemdup_user(argp->entries, hdr.nent * sizeof(*e)) : NULL;
 	if (IS_ERR(e))
 		return PTR_ERR(e);
+	if (vcpu->cpu != -1) {
+		bool same = hdr.nent == vcpu->cpuid_nent &&
+			    (!hdr.nent || !memcmp(e, vcpu->cpuid, hdr.nent * sizeof(*e)));
+
+		kvfree(e);
+		return same ? 0 : -EINVAL;
+	}
 	kvfree(vcpu->cpuid);
 	vcpu->cpuid = e;
 	vcpu->cpuid_nent = hdr.nent;
@@ -269,11 +279,38 @@ struct kvm_cpuid_entry2 *modvm_find_cpuid(struct modvm_vcpu *vcpu, u32 function,
 	return NULL;
 }
 
+/*
+ * A leaf beyond the guest's range: Intel CPUs answer with the highest
+ * basic leaf, AMD ones with zeros (as KVM models them).
+ */
+static struct kvm_cpuid_entry2 *out_of_range_entry(struct modvm_vcpu *vcpu,
+						   u32 function, u32 index)
+{
+	struct kvm_cpuid_entry2 *basic = modvm_find_cpuid(vcpu, 0, 0), *class;
+	u32 class_leaf;
+
+	/* "GenuineIntel" in EBX, EDX, ECX. */
+	if (!basic || basic->ebx != 0x756e6547 || basic->edx != 0x49656e69 ||
+	    basic->ecx != 0x6c65746e)
+		return NULL;
+	if (function >= 0x40000000 && function <= 0x4fffffff)
+		class_leaf = function & 0xffffff00;
+	else if (function >= 0xc0000000)
+		class_leaf = 0xc0000000;
+	else
+		class_leaf = function & 0x80000000;
+	class = modvm_find_cpuid(vcpu, class_leaf, 0);
+	if (class && function <= class->eax)
+		return NULL;
+	return modvm_find_cpuid(vcpu, basic->eax, index);
+}
+
 /**
  * modvm_emulate_cpuid() - execute CPUID for the guest.
  * @vcpu: the vCPU; EAX and ECX hold the leaf and subleaf.
  *
- * Leaves missing from the table read as zero.
+ * Leaves missing from the table read as zero, or on an Intel guest past
+ * the end of a range as the highest basic leaf.
  */
 void modvm_emulate_cpuid(struct modvm_vcpu *vcpu)
 {
@@ -281,6 +318,8 @@ void modvm_emulate_cpuid(struct modvm_vcpu *vcpu)
 	struct kvm_cpuid_entry2 *e = modvm_find_cpuid(vcpu, function, index);
 	u32 eax = 0, ebx = 0, ecx = 0, edx = 0;
 
+	if (!e)
+		e = out_of_range_entry(vcpu, function, index);
 	if (e) {
 		eax = e->eax;
 		ebx = e->ebx;

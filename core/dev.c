@@ -28,6 +28,13 @@ long modvm_check_extension(struct modvm_vm *vm, unsigned long cap)
 	case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
 	case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
 	case KVM_CAP_CHECK_EXTENSION_VM:
+	case KVM_CAP_SET_TSS_ADDR:
+	case KVM_CAP_SET_IDENTITY_MAP_ADDR:
+	case KVM_CAP_EXT_CPUID:
+	case KVM_CAP_XSAVE:
+	case KVM_CAP_XCRS:
+	case KVM_CAP_DEBUGREGS:
+	case KVM_CAP_IMMEDIATE_EXIT:
 		return 1;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), MODVM_MAX_VCPUS);
@@ -57,6 +64,10 @@ static long modvm_dev_ioctl(struct file *filp, unsigned int ioctl,
 		return modvm_check_extension(NULL, arg);
 	case KVM_GET_VCPU_MMAP_SIZE:
 		return arg ? -EINVAL : MODVM_VCPU_MMAP_SIZE;
+	case KVM_GET_SUPPORTED_CPUID:
+		return modvm_get_supported_cpuid((void __user *)arg);
+	case KVM_GET_MSR_INDEX_LIST:
+		return modvm_get_msr_index_list((void __user *)arg);
 	default:
 		/* KVM answers unknown system ioctls with -EINVAL. */
 		return -EINVAL;

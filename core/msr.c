@@ -203,7 +203,7 @@ long modvm_msrs_ioctl(struct modvm_vcpu *vcpu, struct kvm_msrs __user *argp,
 
 	if (copy_from_user(&msrs, argp, sizeof(msrs)))
 		return -EFAULT;
-	if (msrs.nmsrs >= 2048)	/* KVM's MAX_IO_MSRS */
+	if (msrs.nmsrs >= 256)	/* KVM's MAX_IO_MSRS */
 		return -E2BIG;
 	entries = memdup_user(argp->entries, msrs.nmsrs * sizeof(*entries));
 	if (IS_ERR(entries))

@@ -369,6 +369,7 @@ static void svm_get_sregs(struct modvm_vcpu *vcpu, struct kvm_sregs *sregs)
 	sregs->cr3 = s->cr3;
 	sregs->cr4 = s->cr4;
 	sregs->efer = s->efer & ~EFER_SVME;
+	sregs->cr8 = to_svm(vcpu)->vmcb->control.int_ctl & V_TPR_MASK;
 	sregs->apic_base = vcpu->apic_base;
 }
 
@@ -425,6 +426,9 @@ static int svm_set_sregs(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs)
 	s->cr3 = sregs->cr3;
 	s->cr4 = sregs->cr4;
 	s->efer = sregs->efer | EFER_SVME;
+	/* Without a local APIC, CR8 is the VMCB's virtual TPR. */
+	svm->vmcb->control.int_ctl = (svm->vmcb->control.int_ctl & ~V_TPR_MASK) |
+				     (sregs->cr8 & V_TPR_MASK);
 	vcpu->apic_base = sregs->apic_base;
 	/* Translations of the old CR3 must not survive. */
 	svm->asid_generation = 0;
@@ -514,9 +518,16 @@ static int svm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		break;
 	case MSR_FS_BASE: case MSR_GS_BASE: case MSR_KERNEL_GS_BASE:
 	case MSR_LSTAR: case MSR_CSTAR:
-	case MSR_IA32_SYSENTER_ESP: case MSR_IA32_SYSENTER_EIP:
 		if (!__is_canonical_address(data, 48))
 			return -EINVAL;
+		break;
+	case MSR_IA32_SYSENTER_CS:
+	case MSR_IA32_SYSENTER_ESP:
+	case MSR_IA32_SYSENTER_EIP:
+		/* AMD CPUs keep only 32 bits of these (the VMCB as well). */
+		if (!__is_canonical_address(data, 48))
+			return -EINVAL;
+		data = (u32)data;
 		break;
 	}
 	if (!field)
