@@ -29,7 +29,10 @@ SELFTESTS := $(patsubst $(SRC)/selftests/%.c,%,$(wildcard $(SRC)/selftests/*.c))
 SELFTEST_LIB := $(wildcard $(SRC)/selftests/lib/*.c)
 SELFTEST_BINS := $(addprefix $(BUILD)/selftests/,$(SELFTESTS))
 
-.PHONY: all ko module modules-all selftests test checkpatch clean deps FORCE
+BENCHES := $(patsubst $(SRC)/bench/%.c,$(BUILD)/bench/%,$(wildcard $(SRC)/bench/*.c))
+BENCH_ENVS ?= svm-npt
+
+.PHONY: all ko module modules-all selftests benches bench test checkpatch clean deps FORCE
 
 all: module selftests
 
@@ -70,6 +73,25 @@ $(BUILD)/selftests/%: $(SRC)/selftests/%.c $(SELFTEST_LIB) $(wildcard $(SRC)/sel
 $(BUILD)/selftests/run-selftests: $(SRC)/selftests/run-selftests
 	@mkdir -p $(dir $@)
 	@cp $< $@
+
+benches: $(BENCHES) $(BUILD)/bench/run-bench
+
+$(BUILD)/bench/%: $(SRC)/bench/%.c $(SELFTEST_LIB) $(wildcard $(SRC)/selftests/lib/*.h) $(LINUX_SRC)/.extracted
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_USER) -o $@ $< $(SELFTEST_LIB) -lpthread
+
+$(BUILD)/bench/run-bench: $(SRC)/bench/run-bench
+	@mkdir -p $(dir $@)
+	@cp $< $@
+
+# Exit costs of modvm beside Debian's KVM, in one boot of each env.
+bench: modules-all benches
+	@for env in $(BENCH_ENVS); do \
+		$(SRC)/tools/hostvm --env $$env --kvm --file $(BUILD)/bench:/modvm/bench \
+			--log $(BUILD)/logs/bench-$$env.log -- bench/run-bench $(BENCH_ITERATIONS) || exit 1; \
+		$(SRC)/bench/compare $$env $(BUILD)/logs/bench-$$env.log; \
+	done
 
 checkpatch: $(LINUX_SRC)/.extracted
 	@cd $(SRC) && $(LINUX_SRC)/scripts/checkpatch.pl --strict --no-tree \
