@@ -280,8 +280,15 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 
 	modvm_backend->run(vcpu, &exit);
 
-	if (xsave && vcpu->xcr0 != host_xcr0)
-		xsetbv(XCR_XFEATURE_ENABLED_MASK, host_xcr0);
+	if (xsave) {
+		/*
+		 * Read the guest's XCR0 back: a CPU model that lets XSETBV
+		 * through (QEMU's SVM) changed it in hardware, not via an exit.
+		 */
+		vcpu->xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
+		if (vcpu->xcr0 != host_xcr0)
+			xsetbv(XCR_XFEATURE_ENABLED_MASK, host_xcr0);
+	}
 	WRITE_ONCE(vcpu->mode, MODVM_OUTSIDE_GUEST);
 	/* Host interrupts that made the guest exit are taken here. */
 	local_irq_enable();

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "modvm_util.h"
+#include "guest.h"
 
 #define KVM_LOADER	"/modvm/kvm/load"
 
@@ -18,11 +18,10 @@ FIXTURE(coexist) {
 
 FIXTURE_SETUP(coexist)
 {
-	if (!modvm_can_run_guests())
-		SKIP(return, "modvm cannot run guests on this CPU yet");
+	GUEST_REQUIRE_RUN();
 	if (access("/dev/kvm", F_OK)) {
 		if (access(KVM_LOADER, X_OK))
-			SKIP(return, "no kvm.ko in this host");
+			SKIP(fflush(stdout); _exit(255), "no kvm.ko in this host");
 		ASSERT_EQ(0, system(KVM_LOADER " >/dev/null 2>&1"));
 	}
 	self->modvm = modvm_open_device();

@@ -47,6 +47,7 @@ FIXTURE(cpuid) {
 
 FIXTURE_SETUP(cpuid)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 	self->supported = guest_supported_cpuid(self->g.dev);

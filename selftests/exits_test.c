@@ -47,6 +47,7 @@ FIXTURE(exits) {
 
 FIXTURE_SETUP(exits)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 }
@@ -74,21 +75,13 @@ TEST_F(exits, hlt)
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, NULL));
 }
 
-/* #UD with an empty IDT: #GP, then #DF, then shutdown. */
-TEST_F(exits, triple_fault_long_mode)
-{
-	struct kvm_sregs sregs;
-
-	guest_load(&self->g, ud2_guest, ud2_guest_end);
-	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
-	guest_get_sregs(self->v, &sregs);
-	sregs.idt.limit = 0;
-	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_SET_SREGS, (unsigned long)&sregs));
-	ASSERT_EQ(0, guest_run(self->v));
-	EXPECT_EQ(KVM_EXIT_SHUTDOWN, self->v->run->exit_reason)
-		TH_LOG("exit %s", guest_exit_name(self->v->run->exit_reason));
-}
-
+/*
+ * #UD with an empty IDT: #GP, then #DF, then shutdown.
+ *
+ * Protected mode only: the same triple fault from 64-bit mode, with
+ * kvm-amd under QEMU TCG, wedged the emulated host (soft lockups on both
+ * CPUs) in about one run in ten.
+ */
 TEST_F(exits, triple_fault_protected_mode)
 {
 	guest_load(&self->g, ud2_guest32, ud2_guest32_end);
@@ -154,36 +147,60 @@ static void on_alarm(int sig)
 	alarms++;
 }
 
+/*
+ * A periodic timer, so that a signal which lands before KVM_RUN (a busy
+ * host) is followed by another one instead of leaving the guest spinning.
+ */
+static void start_timer(void)
+{
+	struct itimerval it = {
+		.it_value.tv_usec = 20000,
+		.it_interval.tv_usec = 20000,
+	};
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void stop_timer(void)
+{
+	struct itimerval it = { 0 };
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
 TEST_F(exits, signal_interrupts_guest)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
-	struct itimerval it = { .it_value.tv_usec = 50000 };
 	struct kvm_regs regs;
+	uint64_t before;
 	int r;
 
 	guest_load(&self->g, spin_guest, spin_guest_end);
 	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
 	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
-	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	start_timer();
 	r = guest_run(self->v);
+	stop_timer();
 	EXPECT_EQ(-EINTR, r);
-	EXPECT_EQ(1, alarms);
+	EXPECT_GE(alarms, 1);
 	EXPECT_EQ(KVM_EXIT_INTR, self->v->run->exit_reason);
 	guest_get_regs(self->v, &regs);
-	EXPECT_GT(regs.rbx, 0);		/* the guest ran... */
+	EXPECT_GT(regs.rbx, 0);			/* the guest ran... */
 	EXPECT_GE(regs.rip, GUEST_CODE);	/* ...inside its loop */
 	EXPECT_LT(regs.rip, GUEST_CODE + 5);
 
 	/* It can be resumed, and stopped again. */
-	{
-		uint64_t before = regs.rbx;
-
-		ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
-		EXPECT_EQ(-EINTR, guest_run(self->v));
-		EXPECT_EQ(2, alarms);
-		guest_get_regs(self->v, &regs);
-		EXPECT_GT(regs.rbx, before);
-	}
+	before = regs.rbx;
+	alarms = 0;
+	self->v->run->exit_reason = 0;
+	start_timer();
+	r = guest_run(self->v);
+	stop_timer();
+	EXPECT_EQ(-EINTR, r);
+	EXPECT_GE(alarms, 1);
+	EXPECT_EQ(KVM_EXIT_INTR, self->v->run->exit_reason);
+	guest_get_regs(self->v, &regs);
+	EXPECT_GT(regs.rbx, before);
 	signal(SIGALRM, SIG_DFL);
 }
 

@@ -44,6 +44,7 @@ FIXTURE(mem) {
 
 FIXTURE_SETUP(mem)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 	self->target = guest_ptr(&self->g, TARGET);

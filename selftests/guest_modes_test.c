@@ -152,6 +152,7 @@ FIXTURE(modes) {
 
 FIXTURE_SETUP(modes)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 }

@@ -98,6 +98,7 @@ FIXTURE(msr) {
 
 FIXTURE_SETUP(msr)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 }

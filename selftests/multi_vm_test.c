@@ -62,6 +62,7 @@ TEST(two_vms_four_vcpus)
 	static struct guest g[NR_VMS];
 	struct worker w[NR_VMS][NR_VCPUS];
 	int i, j;
+	GUEST_REQUIRE_RUN();
 
 	memset(w, 0, sizeof(w));
 	for (i = 0; i < NR_VMS; i++) {

@@ -78,6 +78,7 @@ FIXTURE(pio) {
 
 FIXTURE_SETUP(pio)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 	self->in_seq = 0xa0;
@@ -170,6 +171,15 @@ static uint32_t rep_exits(const FIXTURE_DATA(pio) *self, int *i,
 	return total;
 }
 
+/*
+ * Exits a REP OUTS of @count elements takes: KVM exits once per element,
+ * modvm hands userspace the whole run at once, as both do for REP INS.
+ */
+static int rep_outs_exits(int count)
+{
+	return modvm_is_modvm() ? 1 : count;
+}
+
 TEST_F(pio, long_mode)
 {
 	uint8_t *src = guest_ptr(&self->g, SRC);
@@ -221,13 +231,13 @@ TEST_F(pio, long_mode)
 	i = 16;
 	EXPECT_EQ(5, rep_exits(self, &i, KVM_EXIT_IO_OUT, 1, 0x50, buf, &nr));
 	EXPECT_EQ(0, memcmp(buf, src, 5));
-	EXPECT_EQ(5, nr);
+	EXPECT_EQ(rep_outs_exits(5), nr);
 	EXPECT_EQ(3, rep_exits(self, &i, KVM_EXIT_IO_OUT, 2, 0x50, buf, &nr));
 	EXPECT_EQ(0, memcmp(buf, src + 5, 6));
-	EXPECT_EQ(3, nr);
+	EXPECT_EQ(rep_outs_exits(3), nr);
 	EXPECT_EQ(2, rep_exits(self, &i, KVM_EXIT_IO_OUT, 4, 0x50, buf, &nr));
 	EXPECT_EQ(0, memcmp(buf, src + 11, 8));
-	EXPECT_EQ(2, nr);
+	EXPECT_EQ(rep_outs_exits(2), nr);
 	EXPECT_EQ(SRC + 19, regs.r12);
 
 	/* REP INS: 19 bytes of the sequence land in guest memory. */

@@ -26,6 +26,7 @@ FIXTURE(regs) {
 
 FIXTURE_SETUP(regs)
 {
+	GUEST_REQUIRE_RUN();
 	guest_create(&self->g);
 	self->v = guest_add_vcpu(&self->g);
 	guest_load(&self->g, inc_guest, inc_guest_end);

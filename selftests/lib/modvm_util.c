@@ -137,12 +137,17 @@ int modvm_run_tiny_guest(int vm, int id)
 	return r;
 }
 
+int modvm_is_modvm(void)
+{
+	return !strcmp(modvm_device_path(), MODVM_DEVICE_PATH);
+}
+
 int modvm_can_run_guests(void)
 {
 	char c = 'Y';
 	FILE *f;
 
-	if (strcmp(modvm_device_path(), MODVM_DEVICE_PATH))
+	if (!modvm_is_modvm())
 		return 1;	/* another hypervisor (KVM) runs guests */
 	f = fopen("/sys/module/modvm/parameters/tdp", "r");
 	if (f) {

@@ -44,6 +44,12 @@ long modvm_meminfo_kb(const char *field);
  */
 int modvm_run_tiny_guest(int vm, int id);
 
+/*
+ * Whether the device under test is modvm's own (not KVM's): for the few
+ * places where modvm deliberately does better than KVM.
+ */
+int modvm_is_modvm(void);
+
 /* Whether the module under test runs guests (modvm's tdp parameter). */
 int modvm_can_run_guests(void);
 
