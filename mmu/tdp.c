@@ -139,16 +139,19 @@ int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write)
 	bool writable;
 	int idx, r;
 
+	/*
+	 * Hold SRCU until the leaf is in: a memslot deletion waits for us
+	 * before it zaps, so no mapping of a deleted slot can survive.
+	 */
 	idx = srcu_read_lock(&vm->srcu);
 	slot = modvm_find_memslot(srcu_dereference(vm->memslots, &vm->srcu),
 				  gpa >> PAGE_SHIFT);
 	if (!slot) {
-		srcu_read_unlock(&vm->srcu, idx);
-		return -ENOENT;
+		r = -ENOENT;
+		goto out;
 	}
 	hva = slot->userspace_addr +
 	      ((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE;
-	srcu_read_unlock(&vm->srcu, idx);
 
 	seq = READ_ONCE(tdp->invalidate_seq);
 	smp_rmb();	/* read seq before looking the page up */
@@ -159,10 +162,13 @@ int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write)
 	 * which keeps zero pages and KSM pages shared.
 	 */
 	writable = write;
-	if (!write && get_user_page_fast_only(hva, FOLL_WRITE, &page))
+	if (!write && get_user_page_fast_only(hva, FOLL_WRITE, &page)) {
 		writable = true;
-	else if (get_user_pages_unlocked(hva, 1, &page, write ? FOLL_WRITE : 0) != 1)
-		return -EFAULT;
+	} else if (get_user_pages_unlocked(hva, 1, &page,
+					   write ? FOLL_WRITE : 0) != 1) {
+		r = -EFAULT;
+		goto out;
+	}
 
 	spin_lock(&tdp->lock);
 	if (tdp->invalidate_in_progress || seq != tdp->invalidate_seq) {
@@ -176,6 +182,8 @@ int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write)
 	}
 	spin_unlock(&tdp->lock);
 	put_page(page);
+out:
+	srcu_read_unlock(&vm->srcu, idx);
 	return r;
 }
 

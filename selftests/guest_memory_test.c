@@ -36,6 +36,13 @@ GUEST_ASM(hole_guest,
 	"movl $0xabcdef01, " GUEST_XSTR(HOLE) " + 0x10\n"
 	G_CALL(GUEST_DONE));
 
+/* Each round: read the u64 at HOLE into RBX and report. */
+GUEST_ASM(slot_guest,
+	".code64\n"
+	"1: mov " GUEST_XSTR(HOLE) ", %rbx\n"
+	G_CALL(GUEST_REPORT)
+	"jmp 1b\n");
+
 FIXTURE(mem) {
 	struct guest g;
 	struct guest_vcpu *v;
@@ -183,6 +190,45 @@ TEST_F(mem, outside_memslots)
 	memcpy(&data, run->mmio.data, 4);
 	EXPECT_EQ(0xabcdef01, data);
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, NULL));
+}
+
+/*
+ * A memslot replaced, then moved away, under a running guest: the guest
+ * sees the new memory at once and nothing after the move, so no stale
+ * nested translation survives either change.
+ */
+TEST_F(mem, memslot_replace_and_move)
+{
+	uint64_t *a = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t *b = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct kvm_regs regs;
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	*a = 111;
+	*b = 222;
+	guest_load(&self->g, slot_guest, slot_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 5, 0, HOLE, PAGE, a));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(111, regs.rbx);
+
+	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 5, 0, HOLE, 0, NULL));
+	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 6, 0, HOLE, PAGE, b));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(222, regs.rbx);
+
+	/* Moved elsewhere: HOLE is outside every slot again. */
+	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 6, 0, HOLE + 0x200000, PAGE, b));
+	ASSERT_EQ(0, guest_run(self->v));
+	EXPECT_TRUE(self->v->run->exit_reason == KVM_EXIT_MMIO ||
+		    self->v->run->exit_reason == KVM_EXIT_INTERNAL_ERROR);
+	if (self->v->run->exit_reason == KVM_EXIT_MMIO)
+		EXPECT_EQ(HOLE, self->v->run->mmio.phys_addr);
+	munmap(a, PAGE);
+	munmap(b, PAGE);
 }
 
 TEST_HARNESS_MAIN
