@@ -6,6 +6,8 @@
 #ifndef MODVM_VMX_VMCS_H
 #define MODVM_VMX_VMCS_H
 
+#include <linux/compiler.h>
+#include <linux/linkage.h>
 #include <linux/printk.h>
 #include <asm/asm.h>
 #include <asm/vmx.h>
@@ -55,51 +57,51 @@ static __always_inline void vmcs_clear_bits(unsigned long field, u32 bits)
 	vmcs_write(field, vmcs_read(field) & ~bits);
 }
 
-/* VMXON, VMCLEAR, VMPTRLD: 0, or -EIO when the CPU refused (or faulted). */
-static inline int vmxon(u64 pa)
+/*
+ * VMXON, VMCLEAR, VMPTRLD: 0, or -EIO when the CPU refused (VMfail) or
+ * faulted (#GP, #UD), which the exception table turns into a failure.
+ */
+#define VMX_PA_INSN(insn, pa)						\
+({									\
+	bool __fail;							\
+									\
+	asm volatile("1: " insn " %[p]\n\t"				\
+		     "setna %[f]\n\t"					\
+		     "jmp 3f\n"						\
+		     "2: movb $1, %[f]\n"				\
+		     "3:\n\t"						\
+		     _ASM_EXTABLE(1b, 2b)				\
+		     : [f] "=qm" (__fail)				\
+		     : [p] "m" (pa)					\
+		     : "cc", "memory");					\
+	__fail ? -EIO : 0;						\
+})
+
+static inline int vmx_on(u64 pa)
 {
-	asm_volatile_goto("1: vmxon %[pa]\n\t"
-			  "jbe %l[fail]\n\t"
-			  _ASM_EXTABLE(1b, %l[fail])
-			  : : [pa] "m" (pa) : "cc", "memory" : fail);
-	return 0;
-fail:
-	return -EIO;
+	return VMX_PA_INSN("vmxon", pa);
 }
 
-static inline int vmclear(u64 pa)
+static inline int vmcs_clear(u64 pa)
 {
-	asm_volatile_goto("1: vmclear %[pa]\n\t"
-			  "jbe %l[fail]\n\t"
-			  _ASM_EXTABLE(1b, %l[fail])
-			  : : [pa] "m" (pa) : "cc", "memory" : fail);
-	return 0;
-fail:
-	return -EIO;
+	return VMX_PA_INSN("vmclear", pa);
 }
 
-static inline int vmptrld(u64 pa)
+static inline int vmcs_load(u64 pa)
 {
-	asm_volatile_goto("1: vmptrld %[pa]\n\t"
-			  "jbe %l[fail]\n\t"
-			  _ASM_EXTABLE(1b, %l[fail])
-			  : : [pa] "m" (pa) : "cc", "memory" : fail);
-	return 0;
-fail:
-	return -EIO;
+	return VMX_PA_INSN("vmptrld", pa);
 }
 
-static inline void vmxoff(void)
+static inline void vmx_off(void)
 {
-	asm_volatile_goto("1: vmxoff\n\t"
-			  _ASM_EXTABLE(1b, %l[fault])
-			  : : : "cc", "memory" : fault);
-fault:
-	return;
+	asm volatile("1: vmxoff\n"
+		     "2:\n\t"
+		     _ASM_EXTABLE(1b, 2b)
+		     : : : "cc", "memory");
 }
 
 /* INVEPT of @type for @eptp (the context type needs it, global ignores it). */
-static inline void invept(unsigned long type, u64 eptp)
+static inline void ept_sync(unsigned long type, u64 eptp)
 {
 	struct {
 		u64 eptp, reserved;
@@ -108,5 +110,9 @@ static inline void invept(unsigned long type, u64 eptp)
 	asm volatile("invept %[desc], %[type]"
 		     : : [desc] "m" (desc), [type] "r" (type) : "cc", "memory");
 }
+
+/* vmenter.S */
+asmlinkage bool modvm_vmx_vmenter(u64 *gprs, bool launched);
+extern const char modvm_vmx_vmexit[];
 
 #endif /* MODVM_VMX_VMCS_H */

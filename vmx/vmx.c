@@ -1,17 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Intel VT-x backend. Detection and the vCPU register state are here;
- * guest entry (VMXON, VMCS, VMLAUNCH) is not written yet, so KVM_RUN
- * reports an internal error rather than pretending.
+ * Intel VT-x backend: VMXON per CPU while VMs exist, one VMCS per vCPU,
+ * guest entry with VMLAUNCH/VMRESUME, EPT from the shared mmu/ for guest
+ * memory, and the exits decoded into struct modvm_exit.
+ *
+ * The VMCS is the only copy of most guest state. A VMCS is "active" on at
+ * most one CPU at a time: using it on another CPU first needs VMCLEAR on
+ * the old one (an IPI), which flushes the CPU's cached copy to memory.
+ * Every accessor therefore makes the VMCS current on its own CPU first.
  */
 #define pr_fmt(fmt) "modvm: vmx: " fmt
 
 #include <linux/kernel.h>
+#include <linux/list.h>
+#include <linux/percpu.h>
 #include <linux/slab.h>
-#include <asm/processor.h>
+#include <linux/smp.h>
+#include <linux/spinlock.h>
+#include <asm/debugreg.h>
+#include <asm/desc.h>
 #include <asm/msr.h>
+#include <asm/processor.h>
+#include <asm/special_insns.h>
+#include <asm/tlbflush.h>
+#include <asm/traps.h>
+#include <asm/tsc.h>
 
 #include "../core/modvm.h"
+#include "vmcs.h"
 
 /* EPT entry bits (SDM 29.3.2). */
 #define EPT_READ		BIT_ULL(0)
@@ -19,9 +35,104 @@
 #define EPT_EXEC		BIT_ULL(2)
 #define EPT_MEMTYPE_WB		(6ULL << 3)
 
+/* VMCS segment fields are laid out in this order (SDM appendix B). */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
+#define SEG_SELECTOR(s)		(GUEST_ES_SELECTOR + 2 * (s))
+#define SEG_LIMIT(s)		(GUEST_ES_LIMIT + 2 * (s))
+#define SEG_AR(s)		(GUEST_ES_AR_BYTES + 2 * (s))
+#define SEG_BASE(s)		(GUEST_ES_BASE + 2 * (s))
+
+/* Segment access rights of the reset state. */
+#define AR_CODE			0x9b	/* present, S, execute/read, accessed */
+#define AR_DATA			0x93	/* present, S, read/write, accessed */
+#define AR_LDT			0x82
+#define AR_TSS_BUSY		0x8b
+
+/* VM-instruction errors (SDM 30.4) that mean the launch state was wrong. */
+#define VMXERR_VMLAUNCH_NONCLEAR	4
+#define VMXERR_VMRESUME_NONLAUNCHED	5
+
+/* Exit reasons <asm/vmx.h> has no name for. */
+#define EXIT_REASON_GETSEC		11
+#define EXIT_REASON_RSM			17
+
+/* I/O exit qualification (SDM table 27-5). */
+#define IO_SIZE_MASK		7
+#define IO_IN			BIT(3)
+#define IO_STRING		BIT(4)
+#define IO_REP			BIT(5)
+
+/* CR access exit qualification (SDM table 27-3). */
+#define CR_ACCESS_MOV_TO	0
+#define CR_ACCESS_MOV_FROM	1
+
+/* EFER bits a guest may set: SCE, LME, LMA, NXE. */
+#define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
+#define CR4_VALID	(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | \
+			 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | \
+			 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | \
+			 X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | \
+			 X86_CR4_SMEP | X86_CR4_SMAP)
+
+/* The reset value of IA32_PAT. */
+#define PAT_RESET		0x0007040600070406ULL
+
+/* What the CPU offers, read once from the capability MSRs. */
+static struct {
+	u32 revision_id;
+	u32 pin, proc, proc2, exit, entry;	/* controls we run with */
+	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+	u64 cr0_mask, cr4_mask;		/* guest/host masks: bits we own */
+	unsigned long invept_type;
+	bool vpid, pat, efer, rdtscp, ptimer;
+	u32 ptimer_value;		/* one host tick */
+} vmx_caps;
+
+/*
+ * Per CPU: the VMXON region, the VMCS current on the CPU, the VMCSs
+ * active on it (to VMCLEAR before VMXOFF), and the host values of the
+ * MSRs that VM exits do not restore.
+ */
+struct vmx_cpu {
+	void *vmxon_region;
+	struct vmx_vcpu *current_vmcs;
+	struct list_head loaded;
+	u64 star, lstar, cstar, sfmask, tsc_aux;
+};
+
 struct vmx_vcpu {
-	struct kvm_sregs sregs;
-	u64 dr[8];
+	struct modvm_vcpu *vcpu;
+	void *vmcs;
+	u64 vmcs_pa;
+	int cpu;		/* where the VMCS is active, -1 when clear */
+	bool launched;		/* VMRESUME rather than VMLAUNCH */
+	bool host_stale;	/* per-CPU host fields need writing */
+	bool need_flush;	/* INVEPT before the next entry */
+	bool ptimer_armed;
+	struct list_head loaded_link;
+	u16 vpid;
+	unsigned long host_cr3, host_cr4;
+	u64 exit_rip;		/* RIP at the last exit */
+	/* Event to inject on the next entry, and one an exit interrupted. */
+	u32 inject_info, inject_err;
+	u32 reinject_info, reinject_err;
+	/* State VMX does not keep in the VMCS. */
+	u64 db[4], dr6, cr2, cr8;
+	u64 kernel_gs_base, star, lstar, cstar, sfmask;
+	u64 pat;		/* without the VMCS PAT controls */
+	u64 efer;		/* without the VMCS EFER controls */
+};
+
+static DEFINE_PER_CPU(struct vmx_cpu, vmx_cpus);
+static bool vmx_has_debugctl;	/* emulators may not model it */
+static void *vmx_msr_bitmap;
+static DEFINE_SPINLOCK(vpid_lock);
+static DECLARE_BITMAP(vpid_bitmap, VMX_NR_VPIDS);
+
+/* MSRs the guest reads and writes directly (see run for the switching). */
+static const u32 vmx_passthrough_msrs[] = {
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS,
+	MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
 };
 
 static inline struct vmx_vcpu *to_vmx(struct modvm_vcpu *vcpu)
@@ -52,128 +163,1397 @@ static int vmx_probe(void)
 	return 0;
 }
 
-static int vmx_setup(void)
+/*
+ * Fold the controls we @need and @want into what capability MSR @msr
+ * allows (low half: bits that must be 1, high half: bits that may be 1).
+ * Returns false when a needed control is not available.
+ */
+static bool adjust_controls(u32 msr, u32 need, u32 want, u32 *ctl)
 {
-	/* Guests cannot run here yet: say so through the tdp parameter. */
-	modvm_tdp = false;
-	return 0;
+	u64 caps;
+	u32 must, may;
+
+	if (rdmsrl_safe(msr, &caps))
+		return false;
+	must = caps;
+	may = caps >> 32;
+	*ctl = ((need | want) & may) | must;
+	return !(need & ~may);
+}
+
+/* Read the capability MSRs; false when guests cannot run with EPT. */
+static bool setup_controls(void)
+{
+	u64 basic, misc, ept_vpid = 0;
+	bool true_ctls, ok = true;
+	u32 unwanted;
+
+	rdmsrl(MSR_IA32_VMX_BASIC, basic);
+	vmx_caps.revision_id = vmx_basic_vmcs_revision_id(basic);
+	/* Bit 55: the TRUE_* MSRs say which default-1 controls may be 0. */
+	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
+
+	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS :
+			      MSR_IA32_VMX_PINBASED_CTLS,
+			      PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING,
+			      PIN_BASED_VMX_PREEMPTION_TIMER, &vmx_caps.pin);
+	/* Armed per entry, see arm_preemption_timer(). */
+	vmx_caps.ptimer = vmx_caps.pin & PIN_BASED_VMX_PREEMPTION_TIMER;
+	vmx_caps.pin &= ~PIN_BASED_VMX_PREEMPTION_TIMER;
+	rdmsrl(MSR_IA32_VMX_MISC, misc);
+	vmx_caps.ptimer_value = min_t(u64, U32_MAX,
+				      ((u64)tsc_khz * (1000 / HZ)) >>
+				      vmx_misc_preemption_timer_rate(misc));
+	if (!vmx_caps.ptimer_value)
+		vmx_caps.ptimer = false;
+	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS :
+			      MSR_IA32_VMX_PROCBASED_CTLS,
+			      CPU_BASED_HLT_EXITING | CPU_BASED_CR8_LOAD_EXITING |
+			      CPU_BASED_CR8_STORE_EXITING |
+			      CPU_BASED_UNCOND_IO_EXITING |
+			      CPU_BASED_USE_TSC_OFFSETTING |
+			      CPU_BASED_MWAIT_EXITING | CPU_BASED_MONITOR_EXITING |
+			      CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
+			      CPU_BASED_USE_MSR_BITMAPS, &vmx_caps.proc);
+	/* Exits that EPT makes unnecessary, and that run() does not handle. */
+	unwanted = CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
+		   CPU_BASED_INVLPG_EXITING | CPU_BASED_MOV_DR_EXITING |
+		   CPU_BASED_RDTSC_EXITING | CPU_BASED_TPR_SHADOW;
+	if (vmx_caps.proc & unwanted)
+		ok = false;
+	ok &= adjust_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
+			      SECONDARY_EXEC_ENABLE_EPT |
+			      SECONDARY_EXEC_UNRESTRICTED_GUEST,
+			      SECONDARY_EXEC_ENABLE_VPID |
+			      SECONDARY_EXEC_ENABLE_RDTSCP |
+			      SECONDARY_EXEC_ENABLE_INVPCID |
+			      SECONDARY_EXEC_WBINVD_EXITING, &vmx_caps.proc2);
+	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS :
+			      MSR_IA32_VMX_EXIT_CTLS,
+			      VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
+			      VM_EXIT_LOAD_IA32_EFER,
+			      VM_EXIT_SAVE_DEBUG_CONTROLS | VM_EXIT_SAVE_IA32_PAT |
+			      VM_EXIT_LOAD_IA32_PAT, &vmx_caps.exit);
+	/* Interrupts stay pending in the APIC; the host takes them itself. */
+	if (vmx_caps.exit & VM_EXIT_ACK_INTR_ON_EXIT)
+		ok = false;
+	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS :
+			      MSR_IA32_VMX_ENTRY_CTLS,
+			      VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_IA32E_MODE,
+			      VM_ENTRY_LOAD_DEBUG_CONTROLS | VM_ENTRY_LOAD_IA32_PAT,
+			      &vmx_caps.entry);
+	/* Set per entry from the guest's EFER.LMA. */
+	vmx_caps.entry &= ~VM_ENTRY_IA32E_MODE;
+
+	vmx_caps.vpid = vmx_caps.proc2 & SECONDARY_EXEC_ENABLE_VPID;
+	vmx_caps.rdtscp = vmx_caps.proc2 & SECONDARY_EXEC_ENABLE_RDTSCP;
+	vmx_caps.pat = (vmx_caps.exit & VM_EXIT_SAVE_IA32_PAT) &&
+		       (vmx_caps.exit & VM_EXIT_LOAD_IA32_PAT) &&
+		       (vmx_caps.entry & VM_ENTRY_LOAD_IA32_PAT);
+	if (!vmx_caps.pat)
+		vmx_caps.entry &= ~VM_ENTRY_LOAD_IA32_PAT;
+	vmx_caps.efer = (vmx_caps.exit & VM_EXIT_SAVE_IA32_EFER) &&
+			(vmx_caps.exit & VM_EXIT_LOAD_IA32_EFER) &&
+			(vmx_caps.entry & VM_ENTRY_LOAD_IA32_EFER);
+
+	if (ok && rdmsrl_safe(MSR_IA32_VMX_EPT_VPID_CAP, &ept_vpid))
+		ok = false;
+	if (!(ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(ept_vpid & VMX_EPTP_WB_BIT) ||
+	    !(ept_vpid & VMX_EPT_INVEPT_BIT))
+		ok = false;
+	if (ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT)
+		vmx_caps.invept_type = VMX_EPT_EXTENT_CONTEXT;
+	else if (ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
+		vmx_caps.invept_type = VMX_EPT_EXTENT_GLOBAL;
+	else
+		ok = false;
+
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, vmx_caps.cr0_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, vmx_caps.cr0_fixed1);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, vmx_caps.cr4_fixed0);
+	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, vmx_caps.cr4_fixed1);
+	/* Unrestricted guests may run with paging or protection off. */
+	vmx_caps.cr0_fixed0 &= ~(u64)(X86_CR0_PE | X86_CR0_PG);
+	/*
+	 * Bits the CPU forces (CR0.NE, CR4.VMXE) and CR4 bits the guest may
+	 * not set are ours: the guest reads its own values from the read
+	 * shadows, and writing a different value exits.
+	 */
+	vmx_caps.cr0_mask = (vmx_caps.cr0_fixed0 | ~vmx_caps.cr0_fixed1) &
+			    0xffffffffULL;
+	vmx_caps.cr4_mask = vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 |
+			    ~(u64)CR4_VALID;
+	return ok;
+}
+
+static void msr_passthrough(u32 msr)
+{
+	u32 bit = msr & 0x1fff;
+	/* Read bitmaps at 0 (low MSRs) and 1K (high), write ones 2K later. */
+	u32 base = msr >= 0xc0000000 ? 1024 * 8 : 0;
+
+	clear_bit(base + bit, vmx_msr_bitmap);
+	clear_bit(2048 * 8 + base + bit, vmx_msr_bitmap);
 }
 
 static void vmx_unsetup(void)
 {
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		free_page((unsigned long)per_cpu(vmx_cpus, cpu).vmxon_region);
+	free_page((unsigned long)vmx_msr_bitmap);
 }
 
-/* VMXON comes with guest entry; until then the CPU is left alone. */
+static int vmx_setup(void)
+{
+	u64 debugctl;
+	int cpu, i;
+
+	if (!setup_controls() || !modvm_tdp) {
+		modvm_tdp = false;
+		pr_info("no EPT with unrestricted guest: guests cannot run until shadow paging exists\n");
+	}
+
+	vmx_msr_bitmap = (void *)__get_free_page(GFP_KERNEL);
+	if (!vmx_msr_bitmap)
+		goto nomem;
+	memset(vmx_msr_bitmap, 0xff, PAGE_SIZE);
+	for (i = 0; i < ARRAY_SIZE(vmx_passthrough_msrs); i++)
+		msr_passthrough(vmx_passthrough_msrs[i]);
+
+	for_each_possible_cpu(cpu) {
+		struct vmx_cpu *vc = per_cpu_ptr(&vmx_cpus, cpu);
+
+		INIT_LIST_HEAD(&vc->loaded);
+		vc->vmxon_region = (void *)get_zeroed_page(GFP_KERNEL);
+		if (!vc->vmxon_region)
+			goto nomem;
+	}
+	vmx_has_debugctl = !rdmsrl_safe(MSR_IA32_DEBUGCTLMSR, &debugctl);
+	/* VPID 0 is the host's. */
+	set_bit(0, vpid_bitmap);
+	return 0;
+nomem:
+	vmx_unsetup();
+	return -ENOMEM;
+}
+
 static int vmx_cpu_enable(void)
 {
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+	u64 feature_control;
+
+	/*
+	 * CR4.VMXE set means another hypervisor (kvm-intel with a VM, say)
+	 * is in VMX operation here: a second VMXON would fail, and turning
+	 * it off would pull the CPU from under the other one.
+	 */
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		pr_err_ratelimited("CPU %d: VT-x is in use by another hypervisor (CR4.VMXE is set)\n",
+				   smp_processor_id());
+		return -EBUSY;
+	}
+	if (rdmsrl_safe(MSR_IA32_FEAT_CTL, &feature_control) ||
+	    !(feature_control & FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX)) {
+		pr_err_ratelimited("CPU %d: VT-x is disabled by firmware\n",
+				   smp_processor_id());
+		return -EIO;
+	}
+
+	*(u32 *)vc->vmxon_region = vmx_caps.revision_id;
+	cr4_set_bits(X86_CR4_VMXE);
+	if (vmx_on(__pa(vc->vmxon_region))) {
+		cr4_clear_bits(X86_CR4_VMXE);
+		pr_err_ratelimited("CPU %d: VMXON failed\n", smp_processor_id());
+		return -EIO;
+	}
+	vc->current_vmcs = NULL;
+	/* Whoever used VMX here before may have left EPT translations. */
+	if (modvm_tdp)
+		ept_sync(VMX_EPT_EXTENT_GLOBAL, 0);
+
+	rdmsrl(MSR_STAR, vc->star);
+	rdmsrl(MSR_LSTAR, vc->lstar);
+	rdmsrl(MSR_CSTAR, vc->cstar);
+	rdmsrl(MSR_SYSCALL_MASK, vc->sfmask);
+	if (rdmsrl_safe(MSR_TSC_AUX, &vc->tsc_aux))
+		vc->tsc_aux = 0;
 	return 0;
+}
+
+/* VMCLEAR @vmx on this CPU, where it is active. IRQs off. */
+static void vmcs_clear_here(struct vmx_vcpu *vmx)
+{
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+
+	vmcs_clear(vmx->vmcs_pa);
+	if (vc->current_vmcs == vmx)
+		vc->current_vmcs = NULL;
+	list_del(&vmx->loaded_link);
+	vmx->launched = false;
+	/* The VMCS data is in memory before another CPU may load it. */
+	smp_wmb();
+	WRITE_ONCE(vmx->cpu, -1);
+}
+
+static void vmcs_clear_ipi(void *data)
+{
+	struct vmx_vcpu *vmx = data;
+
+	/* cpu_disable() may have cleared it already. */
+	if (READ_ONCE(vmx->cpu) == smp_processor_id())
+		vmcs_clear_here(vmx);
+}
+
+/* VMCLEAR @vmx wherever it is active. Needs IRQs on (an IPI). */
+static void vmcs_clear_anywhere(struct vmx_vcpu *vmx)
+{
+	int cpu = READ_ONCE(vmx->cpu);
+
+	if (cpu >= 0)
+		smp_call_function_single(cpu, vmcs_clear_ipi, vmx, 1);
+	/* Pairs with the smp_wmb() in vmcs_clear_here(). */
+	smp_rmb();
 }
 
 static void vmx_cpu_disable(void)
 {
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+	struct vmx_vcpu *vmx, *tmp;
+	unsigned long flags;
+
+	/* A VMCS still active here would be lost (or written) after VMXOFF. */
+	local_irq_save(flags);
+	list_for_each_entry_safe(vmx, tmp, &vc->loaded, loaded_link)
+		vmcs_clear_here(vmx);
+	vc->current_vmcs = NULL;
+	vmx_off();
+	cr4_clear_bits(X86_CR4_VMXE);
+	local_irq_restore(flags);
+}
+
+/* Host state that differs between CPUs; the VMCS is current. */
+static void write_host_cpu_state(void)
+{
+	int cpu = smp_processor_id();
+	struct desc_ptr dt;
+	u64 v;
+
+	vmcs_write(HOST_CR0, read_cr0());
+	native_store_gdt(&dt);
+	vmcs_write(HOST_GDTR_BASE, dt.address);
+	store_idt(&dt);
+	vmcs_write(HOST_IDTR_BASE, dt.address);
+	vmcs_write(HOST_TR_BASE, (unsigned long)&get_cpu_entry_area(cpu)->tss.x86_tss);
+	rdmsrl(MSR_GS_BASE, v);
+	vmcs_write(HOST_GS_BASE, v);
+	rdmsrl(MSR_IA32_SYSENTER_CS, v);
+	vmcs_write(HOST_IA32_SYSENTER_CS, v);
+	rdmsrl(MSR_IA32_SYSENTER_ESP, v);
+	vmcs_write(HOST_IA32_SYSENTER_ESP, v);
+	rdmsrl(MSR_IA32_SYSENTER_EIP, v);
+	vmcs_write(HOST_IA32_SYSENTER_EIP, v);
+	rdmsrl(MSR_EFER, v);
+	vmcs_write(HOST_IA32_EFER, v);
+	if (vmx_caps.pat) {
+		rdmsrl(MSR_IA32_CR_PAT, v);
+		vmcs_write(HOST_IA32_PAT, v);
+	}
+}
+
+/*
+ * Make the vCPU's VMCS current on this CPU. Preemption off. If the VMCS
+ * is active on another CPU, IRQs must be on (VMCLEAR there by IPI).
+ */
+static void vmx_load(struct vmx_vcpu *vmx)
+{
+	struct vmx_cpu *vc = this_cpu_ptr(&vmx_cpus);
+	int cpu = smp_processor_id();
+	unsigned long flags;
+
+	if (READ_ONCE(vmx->cpu) != cpu)
+		vmcs_clear_anywhere(vmx);
+	local_irq_save(flags);
+	if (vmx->cpu != cpu) {
+		list_add(&vmx->loaded_link, &vc->loaded);
+		vmx->cpu = cpu;
+		vmx->launched = false;
+		vmx->host_stale = true;
+		/* This CPU may hold translations from an earlier visit. */
+		vmx->need_flush = true;
+	}
+	if (vc->current_vmcs != vmx) {
+		if (vmcs_load(vmx->vmcs_pa))
+			pr_err_ratelimited("VMPTRLD failed\n");
+		vc->current_vmcs = vmx;
+	}
+	if (vmx->host_stale) {
+		write_host_cpu_state();
+		vmx->host_stale = false;
+	}
+	local_irq_restore(flags);
+}
+
+/* Accessors outside run(): the VMCS is current between get and put. */
+static struct vmx_vcpu *vmx_get(struct modvm_vcpu *vcpu)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	preempt_disable();
+	vmx_load(vmx);
+	return vmx;
+}
+
+static void vmx_put(void)
+{
+	preempt_enable();
+}
+
+static u64 ept_pointer(struct modvm_vcpu *vcpu)
+{
+	return modvm_tdp_root_pa(vcpu->vm) | VMX_EPTP_MT_WB | VMX_EPTP_PWL_4;
+}
+
+/* Controls and host state that never change; the VMCS is current. */
+static void init_vmcs_controls(struct modvm_vcpu *vcpu)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, vmx_caps.pin);
+	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_caps.proc);
+	/* Without EPT no guest runs (modvm_tdp is off), but state is kept. */
+	if (modvm_tdp) {
+		vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.proc2);
+		vmcs_write(EPT_POINTER, ept_pointer(vcpu));
+		if (vmx_caps.vpid)
+			vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
+	}
+	vmcs_write(VM_EXIT_CONTROLS, vmx_caps.exit);
+	vmcs_write(VM_ENTRY_CONTROLS, vmx_caps.entry);
+	/*
+	 * #AC and #DB are reflected through event injection: a guest that
+	 * makes their delivery fault again would otherwise hold the CPU in
+	 * microcode forever (CVE-2015-5307, CVE-2015-8104).
+	 */
+	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_AC) | BIT(X86_TRAP_DB));
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	vmcs_write(CR3_TARGET_COUNT, 0);
+	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
+	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+	if (vmx_caps.proc & CPU_BASED_USE_MSR_BITMAPS)
+		vmcs_write(MSR_BITMAP, __pa(vmx_msr_bitmap));
+	vmcs_write(CR0_GUEST_HOST_MASK, vmx_caps.cr0_mask);
+	vmcs_write(CR4_GUEST_HOST_MASK, vmx_caps.cr4_mask);
+	vmcs_write(VMCS_LINK_POINTER, -1ULL);
+
+	vmcs_write(HOST_CS_SELECTOR, __KERNEL_CS);
+	vmcs_write(HOST_SS_SELECTOR, __KERNEL_DS);
+	/* DS/ES/FS/GS are reloaded after the exit when the task had them. */
+	vmcs_write(HOST_DS_SELECTOR, 0);
+	vmcs_write(HOST_ES_SELECTOR, 0);
+	vmcs_write(HOST_FS_SELECTOR, 0);
+	vmcs_write(HOST_GS_SELECTOR, 0);
+	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
+	vmcs_write(HOST_RIP, (unsigned long)modvm_vmx_vmexit);
+}
+
+static u16 vpid_alloc(void)
+{
+	unsigned long vpid;
+
+	if (!vmx_caps.vpid)
+		return 0;
+	spin_lock(&vpid_lock);
+	vpid = find_first_zero_bit(vpid_bitmap, VMX_NR_VPIDS);
+	if (vpid < VMX_NR_VPIDS)
+		__set_bit(vpid, vpid_bitmap);
+	else
+		vpid = 0;	/* shared with the host: flushed on every entry */
+	spin_unlock(&vpid_lock);
+	return vpid;
+}
+
+static void vpid_free(u16 vpid)
+{
+	if (!vpid)
+		return;
+	spin_lock(&vpid_lock);
+	__clear_bit(vpid, vpid_bitmap);
+	spin_unlock(&vpid_lock);
 }
 
 static int vmx_vcpu_create(struct modvm_vcpu *vcpu)
 {
 	struct vmx_vcpu *vmx = kzalloc(sizeof(*vmx), GFP_KERNEL_ACCOUNT);
 
+	if (!vmx)
+		return -ENOMEM;
+	vmx->vmcs = (void *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
+	if (!vmx->vmcs) {
+		kfree(vmx);
+		return -ENOMEM;
+	}
+	vmx->vcpu = vcpu;
+	vmx->vmcs_pa = __pa(vmx->vmcs);
+	*(u32 *)vmx->vmcs = vmx_caps.revision_id;
+	vmx->cpu = -1;
+	INIT_LIST_HEAD(&vmx->loaded_link);
+	vmx->vpid = vpid_alloc();
 	vcpu->backend = vmx;
-	return vmx ? 0 : -ENOMEM;
+
+	/* A VM exists, so VMX is on in every CPU: initialize the VMCS. */
+	preempt_disable();
+	if (vmcs_clear(vmx->vmcs_pa))
+		pr_err_ratelimited("VMCLEAR of a new VMCS failed\n");
+	vmx_load(vmx);
+	init_vmcs_controls(vcpu);
+	preempt_enable();
+	return 0;
 }
 
 static void vmx_vcpu_free(struct modvm_vcpu *vcpu)
 {
-	kfree(vcpu->backend);
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	/* The CPU must not write its cached copy to the freed page later. */
+	vmcs_clear_anywhere(vmx);
+	vpid_free(vmx->vpid);
+	free_page((unsigned long)vmx->vmcs);
+	kfree(vmx);
 	vcpu->backend = NULL;
+}
+
+static u32 seg_ar(const struct kvm_segment *k)
+{
+	u32 ar = (k->type & 0xf) | (k->s << 4) | ((k->dpl & 3) << 5) |
+		 (k->present << 7) | (k->avl << 12) | (k->l << 13) |
+		 (k->db << 14) | (k->g << 15);
+
+	if (k->unusable || !k->present)
+		ar |= VMX_AR_UNUSABLE_MASK;
+	return ar;
+}
+
+static void set_seg(int seg, const struct kvm_segment *k)
+{
+	vmcs_write(SEG_SELECTOR(seg), k->selector);
+	vmcs_write(SEG_BASE(seg), k->base);
+	vmcs_write(SEG_LIMIT(seg), k->limit);
+	vmcs_write(SEG_AR(seg), seg_ar(k));
+}
+
+static void get_seg(int seg, struct kvm_segment *k)
+{
+	u32 ar = vmcs_read(SEG_AR(seg));
+
+	memset(k, 0, sizeof(*k));
+	k->selector = vmcs_read(SEG_SELECTOR(seg));
+	k->base = vmcs_read(SEG_BASE(seg));
+	k->limit = vmcs_read(SEG_LIMIT(seg));
+	k->type = ar & 0xf;
+	k->s = (ar >> 4) & 1;
+	k->dpl = (ar >> 5) & 3;
+	k->present = (ar >> 7) & 1;
+	k->avl = (ar >> 12) & 1;
+	k->l = (ar >> 13) & 1;
+	k->db = (ar >> 14) & 1;
+	k->g = (ar >> 15) & 1;
+	k->unusable = !!(ar & VMX_AR_UNUSABLE_MASK);
+}
+
+/* CR0/CR4 as the guest sees them: our bits come from the read shadow. */
+static u64 guest_cr0(void)
+{
+	return (vmcs_read(GUEST_CR0) & ~vmx_caps.cr0_mask) |
+	       (vmcs_read(CR0_READ_SHADOW) & vmx_caps.cr0_mask);
+}
+
+static u64 guest_cr4(void)
+{
+	return (vmcs_read(GUEST_CR4) & ~vmx_caps.cr4_mask) |
+	       (vmcs_read(CR4_READ_SHADOW) & vmx_caps.cr4_mask);
+}
+
+static void set_cr0(u64 cr0)
+{
+	vmcs_write(CR0_READ_SHADOW, cr0);
+	vmcs_write(GUEST_CR0, (cr0 | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1);
+}
+
+static void set_cr4(u64 cr4)
+{
+	vmcs_write(CR4_READ_SHADOW, cr4);
+	vmcs_write(GUEST_CR4, (cr4 | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1);
+}
+
+static u64 get_efer(struct vmx_vcpu *vmx)
+{
+	return vmx_caps.efer ? vmcs_read(GUEST_IA32_EFER) : vmx->efer;
+}
+
+/* EFER and the entry control that must agree with EFER.LMA. */
+static void set_efer(struct vmx_vcpu *vmx, u64 efer)
+{
+	vmx->efer = efer;
+	if (vmx_caps.efer)
+		vmcs_write(GUEST_IA32_EFER, efer);
+	if (efer & EFER_LMA)
+		vmcs_set_bits(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
+	else
+		vmcs_clear_bits(VM_ENTRY_CONTROLS, VM_ENTRY_IA32E_MODE);
 }
 
 static void vmx_vcpu_reset(struct modvm_vcpu *vcpu)
 {
-	struct vmx_vcpu *vmx = to_vmx(vcpu);
-	struct kvm_sregs *s = &vmx->sregs;
 	struct kvm_segment data_seg = {
-		.limit = 0xffff, .type = 3, .present = 1, .s = 1,
+		.limit = 0xffff, .type = AR_DATA & 0xf, .present = 1, .s = 1,
 	};
+	struct kvm_segment seg = data_seg;
+	struct vmx_vcpu *vmx;
 
-	memset(s, 0, sizeof(*s));
-	s->cs = data_seg;
-	s->cs.type = 0xb;
-	s->cs.selector = 0xf000;
-	s->cs.base = 0xffff0000;
-	s->ds = data_seg;
-	s->es = data_seg;
-	s->fs = data_seg;
-	s->gs = data_seg;
-	s->ss = data_seg;
-	s->tr.limit = 0xffff;
-	s->tr.type = 0xb;
-	s->tr.present = 1;
-	s->ldt.limit = 0xffff;
-	s->ldt.type = 2;
-	s->ldt.present = 1;
-	s->gdt.limit = 0xffff;
-	s->idt.limit = 0xffff;
-	s->cr0 = X86_CR0_ET | X86_CR0_NW | X86_CR0_CD;
-	memset(vmx->dr, 0, sizeof(vmx->dr));
-	vmx->dr[6] = MODVM_DR6_INIT;
-	vmx->dr[7] = MODVM_DR7_INIT;
-}
+	vmx = vmx_get(vcpu);
+	set_seg(SEG_DS, &data_seg);
+	set_seg(SEG_ES, &data_seg);
+	set_seg(SEG_FS, &data_seg);
+	set_seg(SEG_GS, &data_seg);
+	set_seg(SEG_SS, &data_seg);
+	seg.type = AR_CODE & 0xf;
+	seg.selector = 0xf000;
+	seg.base = 0xffff0000;
+	set_seg(SEG_CS, &seg);
+	memset(&seg, 0, sizeof(seg));
+	seg.limit = 0xffff;
+	seg.present = 1;
+	seg.type = AR_LDT & 0xf;
+	set_seg(SEG_LDTR, &seg);
+	seg.type = AR_TSS_BUSY & 0xf;
+	set_seg(SEG_TR, &seg);
+	vmcs_write(GUEST_GDTR_BASE, 0);
+	vmcs_write(GUEST_GDTR_LIMIT, 0xffff);
+	vmcs_write(GUEST_IDTR_BASE, 0);
+	vmcs_write(GUEST_IDTR_LIMIT, 0xffff);
+	set_cr0(X86_CR0_ET | X86_CR0_NW | X86_CR0_CD);
+	set_cr4(0);
+	vmcs_write(GUEST_CR3, 0);
+	set_efer(vmx, 0);
+	vmcs_write(GUEST_DR7, MODVM_DR7_INIT);
+	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write(GUEST_SYSENTER_CS, 0);
+	vmcs_write(GUEST_SYSENTER_ESP, 0);
+	vmcs_write(GUEST_SYSENTER_EIP, 0);
+	if (vmx_caps.pat)
+		vmcs_write(GUEST_IA32_PAT, PAT_RESET);
+	vmcs_write(GUEST_RFLAGS, X86_EFLAGS_FIXED);
+	vmcs_write(GUEST_RIP, 0xfff0);
+	vmcs_write(GUEST_RSP, 0);
+	vmcs_write(GUEST_ACTIVITY_STATE, GUEST_ACTIVITY_ACTIVE);
+	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmx_put();
 
-static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
-{
-	exit->type = MODVM_EXIT_UNHANDLED;
-	exit->hw_reason = 0;
+	vmx->pat = PAT_RESET;
+	memset(vmx->db, 0, sizeof(vmx->db));
+	vmx->dr6 = MODVM_DR6_INIT;
+	vmx->cr2 = 0;
+	vmx->cr8 = 0;
+	vmx->kernel_gs_base = 0;
+	vmx->star = 0;
+	vmx->lstar = 0;
+	vmx->cstar = 0;
+	vmx->sfmask = 0;
+	vmx->inject_info = 0;
+	vmx->reinject_info = 0;
+	vmx->need_flush = true;
 }
 
 static void vmx_get_sregs(struct modvm_vcpu *vcpu, struct kvm_sregs *sregs)
 {
-	*sregs = to_vmx(vcpu)->sregs;
+	struct vmx_vcpu *vmx;
+
+	memset(sregs, 0, sizeof(*sregs));
+	vmx = vmx_get(vcpu);
+	get_seg(SEG_CS, &sregs->cs);
+	get_seg(SEG_DS, &sregs->ds);
+	get_seg(SEG_ES, &sregs->es);
+	get_seg(SEG_FS, &sregs->fs);
+	get_seg(SEG_GS, &sregs->gs);
+	get_seg(SEG_SS, &sregs->ss);
+	get_seg(SEG_TR, &sregs->tr);
+	get_seg(SEG_LDTR, &sregs->ldt);
+	sregs->gdt.base = vmcs_read(GUEST_GDTR_BASE);
+	sregs->gdt.limit = vmcs_read(GUEST_GDTR_LIMIT);
+	sregs->idt.base = vmcs_read(GUEST_IDTR_BASE);
+	sregs->idt.limit = vmcs_read(GUEST_IDTR_LIMIT);
+	sregs->cr0 = guest_cr0();
+	sregs->cr3 = vmcs_read(GUEST_CR3);
+	sregs->cr4 = guest_cr4();
+	sregs->efer = get_efer(vmx);
+	vmx_put();
+	/* TR is always usable; only its type says more. */
+	sregs->tr.unusable = 0;
+	sregs->cr2 = vmx->cr2;
+	sregs->cr8 = vmx->cr8;
 	sregs->apic_base = vcpu->apic_base;
+}
+
+/* The checks KVM applies to KVM_SET_SREGS. */
+static bool sregs_valid(const struct kvm_sregs *s)
+{
+	if ((s->efer & ~EFER_VALID) || (s->cr4 & ~CR4_VALID) || (s->cr0 >> 32))
+		return false;
+	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
+		return false;
+	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
+		return false;
+	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
+		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
+			return false;
+		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
+			return false;
+	} else if ((s->efer & EFER_LMA) || s->cs.l) {
+		return false;
+	}
+	return true;
 }
 
 static int vmx_set_sregs(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs)
 {
-	to_vmx(vcpu)->sregs = *sregs;
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 pdptrs[4] = { 0 };
+	bool pae_paging;
+	int i;
+
+	if (!sregs_valid(sregs))
+		return -EINVAL;
+	/*
+	 * With EPT, PAE paging (outside long mode) takes its PDPTEs from
+	 * the VMCS at entry; the CPU loads them itself only when the guest
+	 * writes CR0/CR3/CR4. A bad CR3 is the guest's problem, as on
+	 * hardware.
+	 */
+	pae_paging = (sregs->cr0 & X86_CR0_PG) && (sregs->cr4 & X86_CR4_PAE) &&
+		     !(sregs->efer & EFER_LMA);
+	if (pae_paging &&
+	    modvm_read_guest(vcpu, sregs->cr3 & ~0x1fULL, pdptrs, sizeof(pdptrs)))
+		memset(pdptrs, 0, sizeof(pdptrs));
+
+	vmx_get(vcpu);
+	set_seg(SEG_CS, &sregs->cs);
+	set_seg(SEG_DS, &sregs->ds);
+	set_seg(SEG_ES, &sregs->es);
+	set_seg(SEG_FS, &sregs->fs);
+	set_seg(SEG_GS, &sregs->gs);
+	set_seg(SEG_SS, &sregs->ss);
+	set_seg(SEG_TR, &sregs->tr);
+	set_seg(SEG_LDTR, &sregs->ldt);
+	vmcs_write(GUEST_GDTR_BASE, sregs->gdt.base);
+	vmcs_write(GUEST_GDTR_LIMIT, sregs->gdt.limit);
+	vmcs_write(GUEST_IDTR_BASE, sregs->idt.base);
+	vmcs_write(GUEST_IDTR_LIMIT, sregs->idt.limit);
+	set_cr0(sregs->cr0);
+	vmcs_write(GUEST_CR3, sregs->cr3);
+	set_cr4(sregs->cr4);
+	set_efer(vmx, sregs->efer);
+	if (pae_paging)
+		for (i = 0; i < 4; i++)
+			vmcs_write(GUEST_PDPTR0 + 2 * i, pdptrs[i]);
+	vmx_put();
+
+	vmx->cr2 = sregs->cr2;
+	vmx->cr8 = sregs->cr8 & 0xf;
 	vcpu->apic_base = sregs->apic_base;
+	/* Translations of the old CR3 must not survive. */
+	vmx->need_flush = true;
 	return 0;
 }
 
 static void vmx_get_paging(struct modvm_vcpu *vcpu, struct modvm_paging_state *ps)
 {
-	const struct kvm_sregs *s = &to_vmx(vcpu)->sregs;
+	struct vmx_vcpu *vmx;
+	u32 cs_ar;
 
-	ps->cr0 = s->cr0;
-	ps->cr3 = s->cr3;
-	ps->cr4 = s->cr4;
-	ps->efer = s->efer;
-	ps->cpl = s->ss.dpl;
-	ps->cs_l = s->cs.l;
-	ps->cs_db = s->cs.db;
+	vmx = vmx_get(vcpu);
+	ps->cr0 = guest_cr0();
+	ps->cr3 = vmcs_read(GUEST_CR3);
+	ps->cr4 = guest_cr4();
+	ps->efer = get_efer(vmx);
+	/* The CPL is SS.DPL (0 in real mode, where the CPU keeps it so). */
+	ps->cpl = VMX_AR_DPL(vmcs_read(GUEST_SS_AR_BYTES));
+	cs_ar = vmcs_read(GUEST_CS_AR_BYTES);
+	vmx_put();
+	ps->cs_l = !!(cs_ar & VMX_AR_L_MASK);
+	ps->cs_db = !!(cs_ar & VMX_AR_DB_MASK);
+}
+
+/* VMCS field of an MSR the CPU switches, or 0. */
+static unsigned long msr_field(u32 index)
+{
+	switch (index) {
+	case MSR_FS_BASE: return GUEST_FS_BASE;
+	case MSR_GS_BASE: return GUEST_GS_BASE;
+	case MSR_IA32_SYSENTER_CS: return GUEST_SYSENTER_CS;
+	case MSR_IA32_SYSENTER_ESP: return GUEST_SYSENTER_ESP;
+	case MSR_IA32_SYSENTER_EIP: return GUEST_SYSENTER_EIP;
+	case MSR_IA32_CR_PAT:
+		if (vmx_caps.pat)
+			return GUEST_IA32_PAT;
+		break;
+	}
+	return 0;
+}
+
+/* Field of struct vmx_vcpu for an MSR switched by run(), or NULL. */
+static u64 *msr_soft(struct vmx_vcpu *vmx, u32 index)
+{
+	switch (index) {
+	case MSR_KERNEL_GS_BASE: return &vmx->kernel_gs_base;
+	case MSR_STAR: return &vmx->star;
+	case MSR_LSTAR: return &vmx->lstar;
+	case MSR_CSTAR: return &vmx->cstar;
+	case MSR_SYSCALL_MASK: return &vmx->sfmask;
+	case MSR_IA32_CR_PAT: return &vmx->pat;
+	}
+	return NULL;
 }
 
 static int vmx_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data)
 {
-	return -ENOENT;
+	unsigned long field = msr_field(index);
+	u64 *soft;
+
+	if (index == MSR_EFER) {
+		*data = get_efer(vmx_get(vcpu));
+		vmx_put();
+		return 0;
+	}
+	if (field) {
+		vmx_get(vcpu);
+		*data = vmcs_read(field);
+		vmx_put();
+		return 0;
+	}
+	soft = msr_soft(to_vmx(vcpu), index);
+	if (!soft)
+		return -ENOENT;
+	*data = *soft;
+	return 0;
+}
+
+static bool pat_valid(u64 pat)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		u8 type = pat >> (8 * i);
+
+		if (type > 7 || type == 2 || type == 3)
+			return false;
+	}
+	return true;
 }
 
 static int vmx_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
-	return -ENOENT;
+	unsigned long field = msr_field(index);
+	u64 *soft = msr_soft(to_vmx(vcpu), index);
+
+	switch (index) {
+	case MSR_EFER: {
+		struct vmx_vcpu *vmx;
+		u64 old;
+
+		if (data & ~EFER_VALID)
+			return -EINVAL;
+		vmx = vmx_get(vcpu);
+		old = get_efer(vmx);
+		if (!host) {
+			/* LME cannot change while paging is on; LMA is the CPU's. */
+			if ((guest_cr0() & X86_CR0_PG) && ((data ^ old) & EFER_LME)) {
+				vmx_put();
+				return -EINVAL;
+			}
+			data = (data & ~EFER_LMA) | (old & EFER_LMA);
+		}
+		set_efer(vmx, data);
+		vmx_put();
+		return 0;
+	}
+	case MSR_IA32_CR_PAT:
+		if (!pat_valid(data))
+			return -EINVAL;
+		break;
+	case MSR_FS_BASE: case MSR_GS_BASE: case MSR_KERNEL_GS_BASE:
+	case MSR_LSTAR: case MSR_CSTAR:
+	case MSR_IA32_SYSENTER_ESP: case MSR_IA32_SYSENTER_EIP:
+		if (!__is_canonical_address(data, 48))
+			return -EINVAL;
+		break;
+	case MSR_IA32_SYSENTER_CS:
+		data = (u32)data;
+		break;
+	}
+	if (field) {
+		vmx_get(vcpu);
+		vmcs_write(field, data);
+		vmx_put();
+		return 0;
+	}
+	if (!soft)
+		return -ENOENT;
+	*soft = data;
+	return 0;
 }
 
 static u64 vmx_get_dr(struct modvm_vcpu *vcpu, int dr)
 {
-	return to_vmx(vcpu)->dr[dr];
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 v;
+
+	if (dr < 4)
+		return vmx->db[dr];
+	if (dr == 6)
+		return vmx->dr6;
+	vmx_get(vcpu);
+	v = vmcs_read(GUEST_DR7);
+	vmx_put();
+	return v;
 }
 
 static void vmx_set_dr(struct modvm_vcpu *vcpu, int dr, u64 value)
 {
-	to_vmx(vcpu)->dr[dr] = value;
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	if (dr < 4) {
+		vmx->db[dr] = value;
+	} else if (dr == 6) {
+		vmx->dr6 = value | MODVM_DR6_INIT;
+	} else {
+		vmx_get(vcpu);
+		vmcs_write(GUEST_DR7, value | MODVM_DR7_INIT);
+		vmx_put();
+	}
 }
 
+/* Called with IRQs off and the VMCS maybe elsewhere: run() writes it. */
 static void vmx_inject_exception(struct modvm_vcpu *vcpu,
 				 const struct modvm_exception *ex)
 {
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	vmx->inject_info = ex->vector | INTR_TYPE_HARD_EXCEPTION |
+			   INTR_INFO_VALID_MASK |
+			   (ex->has_error ? INTR_INFO_DELIVER_CODE_MASK : 0);
+	vmx->inject_err = ex->error_code;
+	if (ex->vector == X86_TRAP_PF)
+		vmx->cr2 = ex->cr2;
+}
+
+/* Event delivery that an exit interrupted is delivered again. */
+static void save_interrupted_event(struct vmx_vcpu *vmx)
+{
+	u32 info = vmcs_read(IDT_VECTORING_INFO_FIELD);
+
+	vmx->reinject_info = 0;
+	if (!(info & VECTORING_INFO_VALID_MASK))
+		return;
+	/*
+	 * Software interrupts and #BP/#OF (their own types) re-execute their
+	 * instruction; modvm injects no interrupts or NMIs yet, so hardware
+	 * exceptions are all there is to redo.
+	 */
+	if ((info & VECTORING_INFO_TYPE_MASK) != INTR_TYPE_HARD_EXCEPTION)
+		return;
+	vmx->reinject_info = info & ~INTR_INFO_RESVD_BITS_MASK;
+	if (info & VECTORING_INFO_DELIVER_CODE_MASK)
+		vmx->reinject_err = vmcs_read(IDT_VECTORING_ERROR_CODE);
+}
+
+/* The event for this entry: core's exception first, else a redelivery. */
+static void write_event(struct vmx_vcpu *vmx)
+{
+	u32 info = vmx->inject_info, err = vmx->inject_err;
+
+	if (!(info & INTR_INFO_VALID_MASK)) {
+		info = vmx->reinject_info;
+		err = vmx->reinject_err;
+	}
+	vmx->inject_info = 0;
+	vmx->reinject_info = 0;
+	if (!(info & INTR_INFO_VALID_MASK)) {
+		vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+		return;
+	}
+	/* Real mode pushes no error codes; the CPU refuses one there. */
+	if (!(vmcs_read(GUEST_CR0) & X86_CR0_PE))
+		info &= ~INTR_INFO_DELIVER_CODE_MASK;
+	vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, err);
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
+}
+
+/*
+ * MOV to/from CR0, CR4 or CR8 that exited (the others do not).
+ *
+ * CR0: only the bits the CPU forces (CR0.NE) make a write exit. The read
+ * shadow takes the guest's value and the guest executes the MOV again;
+ * now nothing differs from the shadow, so the CPU completes it natively,
+ * with its own checks, paging-mode switch and PDPTE loads.
+ *
+ * CR4: the bits we own are VMXE and those the guest may not set, so a
+ * write that exits sets a reserved bit: #GP.
+ *
+ * CR8: without an in-kernel local APIC, the TPR is a plain register.
+ */
+static void handle_cr(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u64 q = vmcs_read(EXIT_QUALIFICATION);
+	int cr = q & CONTROL_REG_ACCESS_NUM;
+	int type = (q & CONTROL_REG_ACCESS_TYPE) >> 4;
+	int reg = (q >> 8) & 0xf;
+	u64 val = vcpu->gprs[reg];
+
+	exit->type = MODVM_EXIT_REENTER;
+	if (type == CR_ACCESS_MOV_TO && cr == 0) {
+		if (val >> 32) {
+			modvm_inject_gp(vcpu);
+			return;
+		}
+		vmcs_write(CR0_READ_SHADOW,
+			   (vmcs_read(CR0_READ_SHADOW) & ~vmx_caps.cr0_mask) |
+			   (val & vmx_caps.cr0_mask));
+	} else if (type == CR_ACCESS_MOV_TO && cr == 4) {
+		modvm_inject_gp(vcpu);
+	} else if (type == CR_ACCESS_MOV_TO && cr == 8) {
+		if (val & ~0xfULL) {
+			modvm_inject_gp(vcpu);
+			return;
+		}
+		vmx->cr8 = val;
+		exit->type = MODVM_EXIT_NOP_INSN;
+	} else if (type == CR_ACCESS_MOV_FROM && cr == 8) {
+		vcpu->gprs[reg] = vmx->cr8;
+		exit->type = MODVM_EXIT_NOP_INSN;
+	} else {
+		exit->type = MODVM_EXIT_UNHANDLED;
+	}
+}
+
+/* An exception or NMI exit: only NMIs, #AC and #DB are intercepted. */
+static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
+	u32 type = info & INTR_INFO_INTR_TYPE_MASK;
+	u8 vector = info & INTR_INFO_VECTOR_MASK;
+
+	exit->type = MODVM_EXIT_REENTER;
+	if (type == INTR_TYPE_NMI_INTR) {
+		/* The host's NMI: hand it to the host's handler now. */
+		asm volatile("int $2");
+		return;
+	}
+	switch (vector) {
+	case X86_TRAP_AC:
+		modvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
+		return;
+	case X86_TRAP_DB:
+		/* The exit left DR6 alone; the qualification has its bits. */
+		vmx->dr6 = (vmx->dr6 & ~(DR_TRAP_BITS | DR_STEP)) |
+			   (vmcs_read(EXIT_QUALIFICATION) & (DR_TRAP_BITS | DR_STEP));
+		/* ICEBP is a trap: the guest resumes after it. */
+		if (type == INTR_TYPE_PRIV_SW_EXCEPTION)
+			vcpu->rip += vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+		modvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
+		return;
+	}
+	exit->type = MODVM_EXIT_UNHANDLED;
+}
+
+static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
+			u32 reason)
+{
+	u64 q;
+
+	exit->hw_reason = reason;
+	exit->insn_len = 0;
+	if (reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
+		/* KVM reports the whole exit reason, bit 31 included. */
+		exit->type = MODVM_EXIT_FAIL_ENTRY;
+		return;
+	}
+	switch (reason & 0xffff) {
+	case EXIT_REASON_EXTERNAL_INTERRUPT:
+	case EXIT_REASON_PREEMPTION_TIMER:
+		/* Still pending in the APIC: taken once core enables IRQs. */
+		exit->type = MODVM_EXIT_REENTER;
+		return;
+	case EXIT_REASON_EXCEPTION_NMI:
+		handle_exception(vcpu, exit);
+		return;
+	case EXIT_REASON_TRIPLE_FAULT:
+		exit->type = MODVM_EXIT_SHUTDOWN;
+		to_vmx(vcpu)->reinject_info = 0;
+		return;
+	case EXIT_REASON_CPUID:
+		exit->type = MODVM_EXIT_CPUID;
+		break;
+	case EXIT_REASON_HLT:
+		exit->type = MODVM_EXIT_HLT;
+		break;
+	case EXIT_REASON_MSR_READ:
+		exit->type = MODVM_EXIT_RDMSR;
+		break;
+	case EXIT_REASON_MSR_WRITE:
+		exit->type = MODVM_EXIT_WRMSR;
+		break;
+	case EXIT_REASON_IO_INSTRUCTION:
+		q = vmcs_read(EXIT_QUALIFICATION);
+		exit->type = MODVM_EXIT_IO;
+		exit->io.port = q >> 16;
+		exit->io.size = (q & IO_SIZE_MASK) + 1;
+		exit->io.in = q & IO_IN;
+		exit->io.string = q & IO_STRING;
+		exit->io.rep = q & IO_REP;
+		break;
+	case EXIT_REASON_XSETBV:
+		exit->type = MODVM_EXIT_XSETBV;
+		break;
+	case EXIT_REASON_VMCALL:
+		exit->type = MODVM_EXIT_HYPERCALL;
+		break;
+	case EXIT_REASON_INVD:
+	case EXIT_REASON_WBINVD:
+		exit->type = MODVM_EXIT_NOP_INSN;
+		break;
+	case EXIT_REASON_CR_ACCESS:
+		handle_cr(vcpu, exit);
+		if (exit->type != MODVM_EXIT_NOP_INSN)
+			return;
+		break;
+	case EXIT_REASON_VMCLEAR: case EXIT_REASON_VMLAUNCH:
+	case EXIT_REASON_VMPTRLD: case EXIT_REASON_VMPTRST:
+	case EXIT_REASON_VMREAD: case EXIT_REASON_VMRESUME:
+	case EXIT_REASON_VMWRITE: case EXIT_REASON_VMOFF:
+	case EXIT_REASON_VMON: case EXIT_REASON_INVEPT:
+	case EXIT_REASON_INVVPID: case EXIT_REASON_VMFUNC:
+	case EXIT_REASON_MONITOR_INSTRUCTION:
+	case EXIT_REASON_MWAIT_INSTRUCTION:
+	case EXIT_REASON_GETSEC: case EXIT_REASON_RSM:
+		exit->type = MODVM_EXIT_UD;
+		return;
+	case EXIT_REASON_EPT_VIOLATION:
+		q = vmcs_read(EXIT_QUALIFICATION);
+		exit->type = MODVM_EXIT_TDP_FAULT;
+		exit->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+		exit->tdp.write = q & EPT_VIOLATION_ACC_WRITE;
+		exit->tdp.fetch = q & EPT_VIOLATION_ACC_INSTR;
+		return;
+	default:
+		/* EPT misconfiguration included: our tables are never wrong. */
+		exit->type = MODVM_EXIT_UNHANDLED;
+		return;
+	}
+	exit->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+}
+
+/*
+ * Bochs (2.7) re-evaluates interrupt masking only when RFLAGS.IF changes,
+ * and VM entry into a guest with IF=0 from a host with IF=0 changes
+ * nothing: host interrupts then stay masked until the guest sets IF, so
+ * a guest spinning with IF=0 would hold the CPU forever (no tick, no
+ * signal). The VMX-preemption timer, armed only for entries with IF=0,
+ * bounds such a stretch to one host tick; the interrupts are then taken
+ * as usual once core enables IRQs. On hardware it costs one exit per tick
+ * of a guest that runs with interrupts off.
+ */
+static void arm_preemption_timer(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
+{
+	bool arm = vmx_caps.ptimer && !(vcpu->rflags & X86_EFLAGS_IF);
+
+	if (arm)
+		vmcs_write(VMX_PREEMPTION_TIMER_VALUE, vmx_caps.ptimer_value);
+	if (arm == vmx->ptimer_armed)
+		return;
+	if (arm)
+		vmcs_set_bits(PIN_BASED_VM_EXEC_CONTROL,
+			      PIN_BASED_VMX_PREEMPTION_TIMER);
+	else
+		vmcs_clear_bits(PIN_BASED_VM_EXEC_CONTROL,
+				PIN_BASED_VMX_PREEMPTION_TIMER);
+	vmx->ptimer_armed = arm;
+}
+
+/* Guest state that run() writes into the VMCS before each entry. */
+static void write_guest_state(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
+{
+	u32 intr;
+
+	vmcs_write(GUEST_RIP, vcpu->rip);
+	vmcs_write(GUEST_RSP, vcpu->gprs[MODVM_RSP]);
+	vmcs_write(GUEST_RFLAGS, vcpu->rflags);
+	vmcs_write(TSC_OFFSET, vcpu->tsc_offset);
+
+	intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+	if (intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) {
+		/*
+		 * An STI/MOV SS shadow ends with the next instruction: after
+		 * core stepped over one (or userspace moved RIP), it is gone.
+		 * The CPU refuses STI blocking with IF clear, and wants a
+		 * pending single-step #DB noted when TF is set in a shadow.
+		 */
+		if (vcpu->rip != vmx->exit_rip)
+			intr &= ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS);
+		if (!(vcpu->rflags & X86_EFLAGS_IF))
+			intr &= ~GUEST_INTR_STATE_STI;
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr);
+		if ((intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) &&
+		    (vcpu->rflags & X86_EFLAGS_TF))
+			vmcs_set_bits(GUEST_PENDING_DBG_EXCEPTIONS, DR_STEP);
+	}
+	write_event(vmx);
+	arm_preemption_timer(vcpu, vmx);
+}
+
+/* Host state of this task that the next exit must restore. */
+struct host_state {
+	u16 ds, es, fs, gs, ldt;
+	unsigned long fs_base, kernel_gs_base, debugctl;
+	struct desc_ptr gdt, idt;
+};
+
+static void write_host_task_state(struct vmx_vcpu *vmx, struct host_state *h)
+{
+	unsigned long cr3 = __read_cr3(), cr4 = cr4_read_shadow();
+
+	/* CR3 changes with the process (and its PCID on this CPU). */
+	if (cr3 != vmx->host_cr3) {
+		vmcs_write(HOST_CR3, cr3);
+		vmx->host_cr3 = cr3;
+	}
+	if (cr4 != vmx->host_cr4) {
+		vmcs_write(HOST_CR4, cr4);
+		vmx->host_cr4 = cr4;
+	}
+	savesegment(ds, h->ds);
+	savesegment(es, h->es);
+	savesegment(fs, h->fs);
+	savesegment(gs, h->gs);
+	asm volatile("sldt %0" : "=g" (h->ldt));
+	rdmsrl(MSR_FS_BASE, h->fs_base);
+	vmcs_write(HOST_FS_BASE, h->fs_base);
+	native_store_gdt(&h->gdt);
+	store_idt(&h->idt);
+	/* The exit clears IA32_DEBUGCTL. */
+	h->debugctl = vmx_has_debugctl ? get_debugctlmsr() : 0;
+}
+
+/*
+ * The VM exit left segment registers, descriptor-table limits, TR and
+ * LDTR in a state of its own (SDM 28.5.2): put the host's back.
+ */
+static void restore_host_task_state(struct host_state *h)
+{
+	if (h->gdt.size != 0xffff)
+		native_load_gdt(&h->gdt);
+	if (h->idt.size != 0xffff)
+		native_load_idt(&h->idt);
+	/* TR's limit is now 0x67; Linux reloads it when an I/O bitmap needs it. */
+	invalidate_tss_limit();
+	if (h->ldt)
+		asm volatile("lldt %0" : : "rm" (h->ldt));
+	if (h->ds)
+		loadsegment(ds, h->ds);
+	if (h->es)
+		loadsegment(es, h->es);
+	if (h->fs) {
+		loadsegment(fs, h->fs);
+		wrmsrl(MSR_FS_BASE, h->fs_base);
+	}
+	/* This clobbers KERNEL_GS_BASE, which the caller restores next. */
+	if (h->gs)
+		load_gs_index(h->gs);
+	if (h->debugctl)
+		update_debugctlmsr(h->debugctl);
+}
+
+static void load_guest_debug(struct vmx_vcpu *vmx)
+{
+	/* Host breakpoints must not fire on the guest's addresses. */
+	if (hw_breakpoint_active())
+		set_debugreg(0, 7);
+	set_debugreg(vmx->db[0], 0);
+	set_debugreg(vmx->db[1], 1);
+	set_debugreg(vmx->db[2], 2);
+	set_debugreg(vmx->db[3], 3);
+	set_debugreg(vmx->dr6, 6);
+}
+
+static void save_guest_debug(struct vmx_vcpu *vmx)
+{
+	get_debugreg(vmx->db[0], 0);
+	get_debugreg(vmx->db[1], 1);
+	get_debugreg(vmx->db[2], 2);
+	get_debugreg(vmx->db[3], 3);
+	get_debugreg(vmx->dr6, 6);
+	set_debugreg(DR6_RESERVED, 6);
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
+}
+
+/*
+ * MSRs a VM exit does not restore: KERNEL_GS_BASE, STAR, LSTAR, CSTAR,
+ * SFMASK and TSC_AUX. The simplest correct way is used: WRMSR the guest's
+ * values just before entry and the host's just after exit, with IRQs off
+ * throughout, so no host code but NMI handlers (which use none of them)
+ * runs with guest values. The VM-entry/exit MSR-load lists would do the
+ * same WRMSRs in microcode; lazy switching on return to userspace is the
+ * faster scheme for exit-heavy guests. Only KERNEL_GS_BASE changes in the
+ * guest without an exit (SWAPGS), so only it is read back; the others are
+ * written only when they differ from the host's. (FS/GS base, EFER, PAT
+ * and SYSENTER_* are switched by the CPU through the VMCS.)
+ */
+static void load_guest_msrs(struct vmx_vcpu *vmx, struct vmx_cpu *vc,
+			    struct host_state *h)
+{
+	rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	wrmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+	if (vmx->star != vc->star)
+		wrmsrl(MSR_STAR, vmx->star);
+	if (vmx->lstar != vc->lstar)
+		wrmsrl(MSR_LSTAR, vmx->lstar);
+	if (vmx->cstar != vc->cstar)
+		wrmsrl(MSR_CSTAR, vmx->cstar);
+	if (vmx->sfmask != vc->sfmask)
+		wrmsrl(MSR_SYSCALL_MASK, vmx->sfmask);
+	if (vmx_caps.rdtscp && vmx->vcpu->tsc_aux != vc->tsc_aux)
+		wrmsrl(MSR_TSC_AUX, vmx->vcpu->tsc_aux);
+}
+
+static void load_host_msrs(struct vmx_vcpu *vmx, struct vmx_cpu *vc,
+			   struct host_state *h)
+{
+	rdmsrl(MSR_KERNEL_GS_BASE, vmx->kernel_gs_base);
+	wrmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	if (vmx->star != vc->star)
+		wrmsrl(MSR_STAR, vc->star);
+	if (vmx->lstar != vc->lstar)
+		wrmsrl(MSR_LSTAR, vc->lstar);
+	if (vmx->cstar != vc->cstar)
+		wrmsrl(MSR_CSTAR, vc->cstar);
+	if (vmx->sfmask != vc->sfmask)
+		wrmsrl(MSR_SYSCALL_MASK, vc->sfmask);
+	if (vmx_caps.rdtscp && vmx->vcpu->tsc_aux != vc->tsc_aux)
+		wrmsrl(MSR_TSC_AUX, vc->tsc_aux);
+}
+
+static void flush_guest_tlb(struct modvm_vcpu *vcpu)
+{
+	/*
+	 * Single-context INVEPT drops the guest-physical and combined
+	 * (linear) translations of this EPTP, whatever their VPID.
+	 */
+	ept_sync(vmx_caps.invept_type, ept_pointer(vcpu));
+}
+
+/* VMLAUNCH or VMRESUME; retries once if the launch state was wrong. */
+static bool enter_guest(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
+{
+	u32 err;
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (!modvm_vmx_vmenter(vcpu->gprs, vmx->launched))
+			return true;
+		err = vmcs_read(VM_INSTRUCTION_ERROR);
+		if (err == VMXERR_VMLAUNCH_NONCLEAR)
+			vmx->launched = true;
+		else if (err == VMXERR_VMRESUME_NONLAUNCHED)
+			vmx->launched = false;
+		else
+			break;
+	}
+	return false;
+}
+
+static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	struct vmx_cpu *vc;
+	struct host_state h;
+	int cpu = smp_processor_id();
+	u32 reason;
+
+	exit->insn_len = 0;
+	exit->hw_reason = 0;
+	if (!modvm_tdp) {
+		exit->type = MODVM_EXIT_UNHANDLED;
+		return;
+	}
+	if (READ_ONCE(vmx->cpu) >= 0 && READ_ONCE(vmx->cpu) != cpu) {
+		/*
+		 * The VMCS is active on the CPU this vCPU last ran on: VMCLEAR
+		 * it there, by IPI, which needs IRQs. Preemption stays off,
+		 * so we stay here; whatever arrived meanwhile is handled
+		 * before entering.
+		 */
+		local_irq_enable();
+		vmcs_clear_anywhere(vmx);
+		local_irq_disable();
+		if (need_resched() || signal_pending(current) ||
+		    (READ_ONCE(vcpu->requests) & ~BIT(MODVM_REQ_TLB_FLUSH))) {
+			exit->type = MODVM_EXIT_REENTER;
+			return;
+		}
+	}
+	vmx_load(vmx);
+	vc = this_cpu_ptr(&vmx_cpus);
+
+	if (test_and_clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests))
+		vmx->need_flush = true;
+	if (vmx->need_flush) {
+		flush_guest_tlb(vcpu);
+		vmx->need_flush = false;
+	}
+
+	write_guest_state(vcpu, vmx);
+	write_host_task_state(vmx, &h);
+	load_guest_debug(vmx);
+	load_guest_msrs(vmx, vc, &h);
+	/* The host may take no #PF between here and the entry. */
+	if (native_read_cr2() != vmx->cr2)
+		native_write_cr2(vmx->cr2);
+
+	if (!enter_guest(vcpu, vmx)) {
+		u32 err = vmcs_read(VM_INSTRUCTION_ERROR);
+
+		load_host_msrs(vmx, vc, &h);
+		save_guest_debug(vmx);
+		/* Nothing was loaded: a bug in our controls or host state. */
+		pr_err_ratelimited("VM entry failed: VM-instruction error %u\n", err);
+		exit->type = MODVM_EXIT_FAIL_ENTRY;
+		exit->hw_reason = err;
+		return;
+	}
+
+	vmx->cr2 = native_read_cr2();
+	restore_host_task_state(&h);
+	load_host_msrs(vmx, vc, &h);
+	save_guest_debug(vmx);
+
+	reason = vmcs_read(VM_EXIT_REASON);
+	if (!(reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
+		vmx->launched = true;
+		vcpu->rip = vmcs_read(GUEST_RIP);
+		vcpu->gprs[MODVM_RSP] = vmcs_read(GUEST_RSP);
+		vcpu->rflags = vmcs_read(GUEST_RFLAGS);
+		save_interrupted_event(vmx);
+	}
+	vmx->exit_rip = vcpu->rip;
+	decode_exit(vcpu, exit, reason);
 }
 
 static u64 ept_make_leaf(u64 pfn, bool writable)
