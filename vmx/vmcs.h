@@ -27,7 +27,7 @@ static __always_inline unsigned long vmcs_read(unsigned long field)
 		     : [field] "r" (field)
 		     : "cc");
 	if (unlikely(fail)) {
-		pr_err_ratelimited("modvm: vmx: vmread 0x%lx failed\n", field);
+		pr_err_ratelimited("vmread 0x%lx failed\n", field);
 		return 0;
 	}
 	return value;
@@ -43,7 +43,7 @@ static __always_inline void vmcs_write(unsigned long field, unsigned long value)
 		     : [value] "rm" (value), [field] "r" (field)
 		     : "cc", "memory");
 	if (unlikely(fail))
-		pr_err_ratelimited("modvm: vmx: vmwrite 0x%lx = 0x%lx failed\n",
+		pr_err_ratelimited("vmwrite 0x%lx = 0x%lx failed\n",
 				   field, value);
 }
 

@@ -454,8 +454,10 @@ static void write_host_cpu_state(void)
 	vmcs_write(HOST_IA32_SYSENTER_ESP, v);
 	rdmsrl(MSR_IA32_SYSENTER_EIP, v);
 	vmcs_write(HOST_IA32_SYSENTER_EIP, v);
-	rdmsrl(MSR_EFER, v);
-	vmcs_write(HOST_IA32_EFER, v);
+	if (vmx_caps.efer) {
+		rdmsrl(MSR_EFER, v);
+		vmcs_write(HOST_IA32_EFER, v);
+	}
 	if (vmx_caps.pat) {
 		rdmsrl(MSR_IA32_CR_PAT, v);
 		vmcs_write(HOST_IA32_PAT, v);
