@@ -16,6 +16,8 @@
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 
+#include "emulate.h"
+
 /* Limits reported through KVM_CHECK_EXTENSION. */
 #define MODVM_MAX_VCPUS		256
 #define MODVM_MAX_VCPU_ID	1024
@@ -227,6 +229,7 @@ struct modvm_tdp {
  * @vcpus: vCPUs indexed by vCPU id.
  * @created_vcpus: vCPUs created.
  * @tdp: guest-physical page tables.
+ * @buses: in-kernel MMIO and PIO devices (core/iobus.c), NULL when none.
  */
 struct modvm_vm {
 	struct kref refs;
@@ -238,6 +241,7 @@ struct modvm_vm {
 	struct xarray vcpus;
 	u32 created_vcpus;
 	struct modvm_tdp tdp;
+	struct modvm_io_bus __rcu *buses[MODVM_NR_BUSES];
 };
 
 /* vcpu->mode: whether a kick must interrupt guest execution. */
@@ -280,6 +284,7 @@ struct modvm_pio {
  * @mtrr_def_type, @mtrr_fixed, @mtrr_var: MTRR state (no effect with TDP).
  * @cpuid: the guest CPUID table from KVM_SET_CPUID2; @cpuid_nent entries.
  * @pio: the port I/O exit being completed.
+ * @mmio: the MMIO exits of the instruction being emulated.
  * @exception: an exception to deliver on the next entry.
  * @backend: vendor state.
  */
@@ -307,6 +312,7 @@ struct modvm_vcpu {
 	struct kvm_cpuid_entry2 *cpuid;
 	u32 cpuid_nent;
 	struct modvm_pio pio;
+	struct modvm_mmio mmio;
 	struct modvm_exception exception;
 	void *backend;
 };

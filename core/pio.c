@@ -120,6 +120,28 @@ static int string_fail(struct modvm_vcpu *vcpu, int r)
 	return 0;
 }
 
+/*
+ * Offer the access in the PIO page to the in-kernel devices; 0 when one
+ * took it (the first element decides for a string).
+ */
+static int pio_bus(struct modvm_vcpu *vcpu, u16 port, int size, u32 count,
+		   bool in)
+{
+	u8 *data = vcpu->pio_data;
+	u32 i;
+
+	for (i = 0; i < count; i++) {
+		int r = in ? modvm_io_bus_read(vcpu, MODVM_PIO_BUS, port, size,
+					       data + i * size) :
+			     modvm_io_bus_write(vcpu, MODVM_PIO_BUS, port, size,
+						data + i * size);
+
+		if (r && !i)
+			return r;
+	}
+	return 0;
+}
+
 /**
  * modvm_handle_io() - a port I/O exit: fill kvm_run for userspace.
  * @vcpu: the vCPU.
@@ -169,6 +191,8 @@ int modvm_handle_io(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 	pio->pending_in = exit->io.in;
 	pio->count = count;
 	pio->next_rip = next_rip;
+	if (!pio_bus(vcpu, exit->io.port, exit->io.size, count, exit->io.in))
+		return exit->io.in ? modvm_complete_pio(vcpu) : 1;
 	run->exit_reason = KVM_EXIT_IO;
 	run->io.direction = exit->io.in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
 	run->io.size = exit->io.size;

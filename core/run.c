@@ -213,13 +213,8 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		r = modvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		if (!r)
 			return 1;
-		if (r == -ENOENT) {
-			/* Emulated MMIO comes with the instruction emulator. */
-			u64 info[2] = { exit->tdp.gpa, vcpu->rip };
-
-			internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 2, info);
-			return 0;
-		}
+		if (r == -ENOENT)
+			return modvm_emulate_mmio(vcpu, exit);
 		return r;
 	default: {
 		u64 info[2] = { exit->hw_reason, vcpu->rip };
@@ -313,6 +308,8 @@ int modvm_vcpu_run(struct modvm_vcpu *vcpu)
 	fpu_swap_kvm_fpstate(&vcpu->guest_fpu, true);
 
 	r = modvm_complete_pio(vcpu);
+	if (r > 0)
+		r = modvm_complete_mmio(vcpu);
 	if (r <= 0)
 		goto out;
 	if (READ_ONCE(run->immediate_exit)) {

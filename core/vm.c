@@ -24,6 +24,7 @@ static void modvm_vm_destroy(struct kref *kref)
 		modvm_vcpu_free(vcpu);
 	xa_destroy(&vm->vcpus);
 	modvm_tdp_destroy(vm);
+	modvm_io_bus_destroy(vm);
 	/* Nobody else can see the VM any more: no SRCU readers remain. */
 	modvm_memslots_free(rcu_dereference_protected(vm->memslots, true));
 	cleanup_srcu_struct(&vm->srcu);
