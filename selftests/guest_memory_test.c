@@ -153,9 +153,8 @@ TEST_F(mem, munmap_without_remap_is_efault)
 }
 
 /*
- * Outside every memslot: KVM emulates the access and exits with
- * KVM_EXIT_MMIO. modvm answers KVM_EXIT_INTERNAL_ERROR until its
- * instruction emulator exists (issue #5); both are accepted, nothing else.
+ * Outside every memslot: the access is emulated and exits with
+ * KVM_EXIT_MMIO; a read completes on the next KVM_RUN.
  */
 TEST_F(mem, outside_memslots)
 {
@@ -166,12 +165,6 @@ TEST_F(mem, outside_memslots)
 	guest_load(&self->g, hole_guest, hole_guest_end);
 	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
 	ASSERT_EQ(0, guest_run(self->v));
-	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
-		TH_LOG("internal error, suberror %u: no emulator yet",
-		       run->internal.suberror);
-		EXPECT_NE(0, run->internal.suberror);
-		return;
-	}
 	ASSERT_EQ(KVM_EXIT_MMIO, run->exit_reason)
 		TH_LOG("exit %s", guest_exit_name(run->exit_reason));
 	EXPECT_EQ(HOLE, run->mmio.phys_addr);
@@ -223,10 +216,10 @@ TEST_F(mem, memslot_replace_and_move)
 	/* Moved elsewhere: HOLE is outside every slot again. */
 	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 6, 0, HOLE + 0x200000, PAGE, b));
 	ASSERT_EQ(0, guest_run(self->v));
-	EXPECT_TRUE(self->v->run->exit_reason == KVM_EXIT_MMIO ||
-		    self->v->run->exit_reason == KVM_EXIT_INTERNAL_ERROR);
-	if (self->v->run->exit_reason == KVM_EXIT_MMIO)
-		EXPECT_EQ(HOLE, self->v->run->mmio.phys_addr);
+	ASSERT_EQ(KVM_EXIT_MMIO, self->v->run->exit_reason);
+	EXPECT_EQ(HOLE, self->v->run->mmio.phys_addr);
+	EXPECT_EQ(8, self->v->run->mmio.len);
+	EXPECT_EQ(0, self->v->run->mmio.is_write);
 	munmap(a, PAGE);
 	munmap(b, PAGE);
 }
