@@ -244,10 +244,13 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 	bool xsave = boot_cpu_has(X86_FEATURE_XSAVE);
 
 	preempt_disable();
-	/* The scheduler may have saved the guest FPU state: reload it. */
+	local_irq_disable();
+	/*
+	 * The scheduler or a softirq using the FPU may have saved the guest
+	 * state: reload it, with interrupts off so nothing can take it again.
+	 */
 	if (test_thread_flag(TIF_NEED_FPU_LOAD))
 		switch_fpu_return();
-	local_irq_disable();
 
 	WRITE_ONCE(vcpu->cpu, smp_processor_id());
 	/*

@@ -20,10 +20,11 @@ static void modvm_vm_destroy(struct kref *kref)
 	struct modvm_vcpu *vcpu;
 	unsigned long id;
 
+	/* No notifier may kick vCPUs once they are freed: unregister first. */
+	modvm_tdp_destroy(vm);
 	xa_for_each(&vm->vcpus, id, vcpu)
 		modvm_vcpu_free(vcpu);
 	xa_destroy(&vm->vcpus);
-	modvm_tdp_destroy(vm);
 	modvm_io_bus_destroy(vm);
 	/* Nobody else can see the VM any more: no SRCU readers remain. */
 	modvm_memslots_free(rcu_dereference_protected(vm->memslots, true));

@@ -276,6 +276,8 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 	s->rflags = X86_EFLAGS_FIXED;
 	s->rip = 0xfff0;
 	to_svm(vcpu)->reinject = 0;
+	/* The ASID was cleared with the VMCB: take a fresh one on entry. */
+	to_svm(vcpu)->asid_generation = 0;
 }
 
 static int svm_vcpu_create(struct modvm_vcpu *vcpu)
