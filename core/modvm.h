@@ -29,6 +29,13 @@
 #define MODVM_DR6_INIT		0xffff0ff0ULL
 #define MODVM_DR7_INIT		0x400ULL
 
+/* CR4 bits a guest may set (core/regs.c checks, vmx/ owns the rest). */
+#define MODVM_CR4_VALID	(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | \
+			 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | \
+			 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | \
+			 X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | \
+			 X86_CR4_SMEP | X86_CR4_SMAP)
+
 /* KVM's x86 reset value of RDX before userspace sets a CPUID table. */
 #define MODVM_RESET_RDX		0x600
 
@@ -346,6 +353,7 @@ void modvm_vcpu_free(struct modvm_vcpu *vcpu);
 long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 			   void __user *argp);
 u64 modvm_supported_xcr0(void);
+u64 modvm_efer_valid(void);
 
 /* core/run.c */
 int modvm_vcpu_run(struct modvm_vcpu *vcpu);

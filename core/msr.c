@@ -105,6 +105,56 @@ int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	return 1;
 }
 
+static bool pat_valid(u64 pat)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		u8 type = pat >> (8 * i);
+
+		/* 2 and 3 are reserved memory types, as is everything above 7. */
+		if (type > 7 || type == 2 || type == 3)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The architectural checks of the MSRs the backends hold, shared by both
+ * vendors so that they refuse the same values. A guest write of EFER
+ * keeps LMA (the CPU's) and may not toggle LME with paging on. Returns
+ * false for a value that must fail (#GP for the guest).
+ */
+static bool backend_msr_valid(struct modvm_vcpu *vcpu, u32 index, u64 *data,
+			      bool host)
+{
+	struct modvm_paging_state ps;
+
+	switch (index) {
+	case MSR_EFER:
+		if (*data & ~modvm_efer_valid())
+			return false;
+		if (host)
+			return true;
+		modvm_backend->get_paging(vcpu, &ps);
+		if ((ps.cr0 & X86_CR0_PG) && ((*data ^ ps.efer) & EFER_LME))
+			return false;
+		*data = (*data & ~EFER_LMA) | (ps.efer & EFER_LMA);
+		return true;
+	case MSR_IA32_CR_PAT:
+		return pat_valid(*data);
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+	case MSR_KERNEL_GS_BASE:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+	case MSR_IA32_SYSENTER_ESP:
+	case MSR_IA32_SYSENTER_EIP:
+		return __is_canonical_address(*data, 48);
+	}
+	return true;
+}
+
 /**
  * modvm_set_msr() - write a guest MSR.
  * @vcpu: the vCPU.
@@ -116,9 +166,11 @@ int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host)
  */
 int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
-	int r = modvm_backend->set_msr(vcpu, index, data, host);
-	int i;
+	int r, i;
 
+	if (!backend_msr_valid(vcpu, index, &data, host))
+		return 1;
+	r = modvm_backend->set_msr(vcpu, index, data, host);
 	if (r != -ENOENT)
 		return r;
 	switch (index) {

@@ -24,6 +24,44 @@
 
 #define MODVM_MAX_XCRS	16
 
+/**
+ * modvm_efer_valid() - the EFER bits a guest may set.
+ *
+ * SCE, LME, LMA and NXE everywhere; FFXSR only where the host CPU has it
+ * (AMD): the CPU would refuse the entry with it set elsewhere.
+ *
+ * Return: the mask of valid EFER bits.
+ */
+u64 modvm_efer_valid(void)
+{
+	u64 valid = EFER_SCE | EFER_LME | EFER_LMA | EFER_NX;
+
+	if (boot_cpu_has(X86_FEATURE_FXSR_OPT))
+		valid |= EFER_FFXSR;
+	return valid;
+}
+
+/* The checks KVM applies to KVM_SET_SREGS, before the backend sees it. */
+static bool sregs_valid(const struct kvm_sregs *s)
+{
+	if ((s->efer & ~modvm_efer_valid()) || (s->cr4 & ~MODVM_CR4_VALID) ||
+	    (s->cr0 >> 32))
+		return false;
+	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
+		return false;
+	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
+		return false;
+	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
+		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
+			return false;
+		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
+			return false;
+	} else if ((s->efer & EFER_LMA) || s->cs.l) {
+		return false;
+	}
+	return true;
+}
+
 static void get_regs(struct modvm_vcpu *vcpu, struct kvm_regs *r)
 {
 	const u64 *g = vcpu->gprs;
@@ -199,6 +237,8 @@ long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 	case KVM_SET_SREGS:
 		if (copy_from_user(&u->sregs, argp, sizeof(u->sregs)))
 			r = -EFAULT;
+		else if (!sregs_valid(&u->sregs))
+			r = -EINVAL;
 		else
 			r = modvm_backend->set_sregs(vcpu, &u->sregs);
 		break;

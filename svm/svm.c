@@ -375,41 +375,11 @@ static void svm_get_sregs(struct modvm_vcpu *vcpu, struct kvm_sregs *sregs)
 	sregs->apic_base = vcpu->apic_base;
 }
 
-/* EFER bits a guest may set: SCE, LME, LMA, NXE, FFXSR. */
-#define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX | EFER_FFXSR)
-#define CR4_VALID	(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | \
-			 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | \
-			 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | \
-			 X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | \
-			 X86_CR4_SMEP | X86_CR4_SMAP)
-
-/* The checks KVM applies to KVM_SET_SREGS. */
-static bool sregs_valid(const struct kvm_sregs *s)
-{
-	if ((s->efer & ~EFER_VALID) || (s->cr4 & ~CR4_VALID) || (s->cr0 >> 32))
-		return false;
-	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
-		return false;
-	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
-		return false;
-	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
-		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
-			return false;
-		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
-			return false;
-	} else if ((s->efer & EFER_LMA) || s->cs.l) {
-		return false;
-	}
-	return true;
-}
-
 static int svm_set_sregs(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs)
 {
 	struct svm_vcpu *svm = to_svm(vcpu);
 	struct vmcb_save_area *s = &svm->vmcb->save;
 
-	if (!sregs_valid(sregs))
-		return -EINVAL;
 	seg_from_kvm(&s->cs, &sregs->cs);
 	seg_from_kvm(&s->ds, &sregs->ds);
 	seg_from_kvm(&s->es, &sregs->es);
@@ -483,52 +453,20 @@ static int svm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data)
 	return 0;
 }
 
-static bool pat_valid(u64 pat)
-{
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		u8 type = pat >> (8 * i);
-
-		if (type > 7 || type == 2 || type == 3)
-			return false;
-	}
-	return true;
-}
-
 static int svm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
 	struct vmcb_save_area *s = &to_svm(vcpu)->vmcb->save;
 	u64 *field = vmcb_msr(s, index);
 
+	/* core/msr.c checked the value; LMA is already the CPU's. */
 	switch (index) {
 	case MSR_EFER:
-		if (data & ~EFER_VALID)
-			return -EINVAL;
-		if (!host) {
-			/* LME cannot change while paging is on; LMA is the CPU's. */
-			if ((s->cr0 & X86_CR0_PG) &&
-			    ((data ^ s->efer) & EFER_LME))
-				return -EINVAL;
-			data = (data & ~EFER_LMA) | (s->efer & EFER_LMA);
-		}
 		s->efer = data | EFER_SVME;
 		return 0;
-	case MSR_IA32_CR_PAT:
-		if (!pat_valid(data))
-			return -EINVAL;
-		break;
-	case MSR_FS_BASE: case MSR_GS_BASE: case MSR_KERNEL_GS_BASE:
-	case MSR_LSTAR: case MSR_CSTAR:
-		if (!__is_canonical_address(data, 48))
-			return -EINVAL;
-		break;
 	case MSR_IA32_SYSENTER_CS:
 	case MSR_IA32_SYSENTER_ESP:
 	case MSR_IA32_SYSENTER_EIP:
 		/* AMD CPUs keep only 32 bits of these (the VMCB as well). */
-		if (!__is_canonical_address(data, 48))
-			return -EINVAL;
 		data = (u32)data;
 		break;
 	}

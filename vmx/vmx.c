@@ -66,14 +66,6 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 #define CR_ACCESS_MOV_TO	0
 #define CR_ACCESS_MOV_FROM	1
 
-/* EFER bits a guest may set: SCE, LME, LMA, NXE. */
-#define EFER_VALID	(EFER_SCE | EFER_LME | EFER_LMA | EFER_NX)
-#define CR4_VALID	(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | \
-			 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | \
-			 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | \
-			 X86_CR4_FSGSBASE | X86_CR4_PCIDE | X86_CR4_OSXSAVE | \
-			 X86_CR4_SMEP | X86_CR4_SMAP)
-
 /* The reset value of IA32_PAT. */
 #define PAT_RESET		0x0007040600070406ULL
 
@@ -282,7 +274,7 @@ static bool setup_controls(void)
 	vmx_caps.cr0_mask = (vmx_caps.cr0_fixed0 | ~vmx_caps.cr0_fixed1) &
 			    0xffffffffULL;
 	vmx_caps.cr4_mask = vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 |
-			    ~(u64)CR4_VALID;
+			    ~(u64)MODVM_CR4_VALID;
 	return ok;
 }
 
@@ -802,26 +794,6 @@ static void vmx_get_sregs(struct modvm_vcpu *vcpu, struct kvm_sregs *sregs)
 	sregs->apic_base = vcpu->apic_base;
 }
 
-/* The checks KVM applies to KVM_SET_SREGS. */
-static bool sregs_valid(const struct kvm_sregs *s)
-{
-	if ((s->efer & ~EFER_VALID) || (s->cr4 & ~CR4_VALID) || (s->cr0 >> 32))
-		return false;
-	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
-		return false;
-	if ((s->cr0 & X86_CR0_NW) && !(s->cr0 & X86_CR0_CD))
-		return false;
-	if ((s->efer & EFER_LME) && (s->cr0 & X86_CR0_PG)) {
-		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & EFER_LMA))
-			return false;
-		if (s->cr3 >> boot_cpu_data.x86_phys_bits)
-			return false;
-	} else if ((s->efer & EFER_LMA) || s->cs.l) {
-		return false;
-	}
-	return true;
-}
-
 static int vmx_set_sregs(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
@@ -829,8 +801,6 @@ static int vmx_set_sregs(struct modvm_vcpu *vcpu, const struct kvm_sregs *sregs)
 	bool pae_paging;
 	int i;
 
-	if (!sregs_valid(sregs))
-		return -EINVAL;
 	/*
 	 * With EPT, PAE paging (outside long mode) takes its PDPTEs from
 	 * the VMCS at entry; the CPU loads them itself only when the guest
@@ -945,55 +915,17 @@ static int vmx_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data)
 	return 0;
 }
 
-static bool pat_valid(u64 pat)
-{
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		u8 type = pat >> (8 * i);
-
-		if (type > 7 || type == 2 || type == 3)
-			return false;
-	}
-	return true;
-}
-
 static int vmx_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 {
 	unsigned long field = msr_field(index);
 	u64 *soft = msr_soft(to_vmx(vcpu), index);
 
+	/* core/msr.c checked the value; LMA is already the CPU's. */
 	switch (index) {
-	case MSR_EFER: {
-		struct vmx_vcpu *vmx;
-		u64 old;
-
-		if (data & ~EFER_VALID)
-			return -EINVAL;
-		vmx = vmx_get(vcpu);
-		old = get_efer(vmx);
-		if (!host) {
-			/* LME cannot change while paging is on; LMA is the CPU's. */
-			if ((guest_cr0() & X86_CR0_PG) && ((data ^ old) & EFER_LME)) {
-				vmx_put();
-				return -EINVAL;
-			}
-			data = (data & ~EFER_LMA) | (old & EFER_LMA);
-		}
-		set_efer(vmx, data);
+	case MSR_EFER:
+		set_efer(vmx_get(vcpu), data);
 		vmx_put();
 		return 0;
-	}
-	case MSR_IA32_CR_PAT:
-		if (!pat_valid(data))
-			return -EINVAL;
-		break;
-	case MSR_FS_BASE: case MSR_GS_BASE: case MSR_KERNEL_GS_BASE:
-	case MSR_LSTAR: case MSR_CSTAR:
-	case MSR_IA32_SYSENTER_ESP: case MSR_IA32_SYSENTER_EIP:
-		if (!__is_canonical_address(data, 48))
-			return -EINVAL;
-		break;
 	case MSR_IA32_SYSENTER_CS:
 		data = (u32)data;
 		break;
