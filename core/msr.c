@@ -148,9 +148,16 @@ static bool backend_msr_valid(struct modvm_vcpu *vcpu, u32 index, u64 *data,
 	case MSR_KERNEL_GS_BASE:
 	case MSR_LSTAR:
 	case MSR_CSTAR:
+		return __is_canonical_address(*data, 48);
 	case MSR_IA32_SYSENTER_ESP:
 	case MSR_IA32_SYSENTER_EIP:
-		return __is_canonical_address(*data, 48);
+		/*
+		 * Never refused, as on AMD (which ignores the high half); made
+		 * canonical, so that Intel's VM entry, which checks them,
+		 * cannot fail on a value the guest was allowed to write.
+		 */
+		*data = __canonical_address(*data, 48);
+		return true;
 	}
 	return true;
 }
