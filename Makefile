@@ -21,7 +21,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 FLAVOUR_KDIRS := $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null)
 
 release_of = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(1)/include/generated/utsrelease.h 2>/dev/null)
-MODULE_SOURCES := Kbuild $(shell cd $(SRC) && find core svm vmx mmu virtio -name '*.[chS]' 2>/dev/null)
+MODULE_SOURCES := Kbuild $(shell cd $(SRC) && find core svm vmx mmu virtio uapi -name '*.[chS]' 2>/dev/null)
 
 CFLAGS_USER := -std=gnu11 -O2 -g -Wall -Wextra -Werror -static \
 	-I$(SRC)/uapi -I$(SRC)/selftests/lib -isystem $(LINUX_SRC)/tools/testing/selftests

@@ -114,11 +114,32 @@ struct modvm_paging_state {
 	bool cs_l, cs_db;	/* code segment: 64-bit, default 32-bit */
 };
 
-/* A leaf of the TDP tables in the vendor's format (EPT or NPT). */
+/**
+ * struct modvm_tdp_format - TDP page-table entries in the vendor's format.
+ * @make_leaf: a leaf mapping @pfn at @level (1: 4 KiB, 2: 2 MiB, 3: 1 GiB;
+ *	@pfn aligned to the level), writable or read-only.
+ * @make_table: an entry pointing to the next-level table at @table_pa.
+ * @present: whether an entry maps anything (table or leaf).
+ * @huge: whether a present entry at level 2 or 3 is a leaf.
+ * @max_level: the highest level this CPU takes leaves at (1, 2 or 3).
+ */
 struct modvm_tdp_format {
-	u64 (*make_leaf)(u64 pfn, bool writable);
+	u64 (*make_leaf)(u64 pfn, bool writable, int level);
 	u64 (*make_table)(u64 table_pa);
 	bool (*present)(u64 pte);
+	bool (*huge)(u64 pte);
+	int (*max_level)(void);
+};
+
+/*
+ * Zeroed pages allocated where sleeping is allowed, for page tables that
+ * are built under a spinlock.
+ */
+#define MODVM_PAGE_CACHE_SIZE	8
+
+struct modvm_page_cache {
+	int nr;
+	void *pages[MODVM_PAGE_CACHE_SIZE];
 };
 
 /**
@@ -186,6 +207,8 @@ extern bool modvm_tdp;
  * @npages: number of pages.
  * @userspace_addr: host virtual address of the first page.
  * @flags: KVM_MEM_* flags.
+ * @invalid: being deleted or moved: the MMU notifier still sees the slot,
+ *	but nothing may map it (faults on it retry until it is gone).
  */
 struct modvm_memslot {
 	u32 id;
@@ -193,6 +216,7 @@ struct modvm_memslot {
 	u64 npages;
 	unsigned long userspace_addr;
 	u32 flags;
+	bool invalid;
 };
 
 /**
@@ -215,6 +239,8 @@ struct modvm_memslots {
  * @invalidate_seq: bumped when an invalidation ends; a fault that began
  *	before must retry.
  * @invalidate_in_progress: invalidations between start and end.
+ * @leaves: leaves present at level 1 (4 KiB), 2 (2 MiB) and 3 (1 GiB),
+ *	index level - 1 (MODVM_GET_TDP_STATS).
  * @notifier: host MMU notifier on the VM's address space.
  */
 struct modvm_tdp {
@@ -222,6 +248,7 @@ struct modvm_tdp {
 	spinlock_t lock;	/* tables and invalidation state */
 	unsigned long invalidate_seq;
 	long invalidate_in_progress;
+	u64 leaves[3];
 	struct mmu_notifier notifier;
 };
 
@@ -293,6 +320,7 @@ struct modvm_pio {
  * @pio: the port I/O exit being completed.
  * @mmio: the MMIO exits of the instruction being emulated.
  * @exception: an exception to deliver on the next entry.
+ * @mmu_pages: page-table pages for the next guest-physical fault.
  * @backend: vendor state.
  */
 struct modvm_vcpu {
@@ -321,6 +349,7 @@ struct modvm_vcpu {
 	struct modvm_pio pio;
 	struct modvm_mmio mmio;
 	struct modvm_exception exception;
+	struct modvm_page_cache mmu_pages;
 	void *backend;
 };
 
@@ -399,12 +428,19 @@ int modvm_read_gva(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
 		   bool fetch);
 int modvm_write_gva(struct modvm_vcpu *vcpu, u64 gva, const void *data, int len);
 
+/* mmu/page_cache.c */
+int modvm_page_cache_topup(struct modvm_page_cache *cache, int min);
+void *modvm_page_cache_alloc(struct modvm_page_cache *cache);
+void modvm_page_cache_free(struct modvm_page_cache *cache);
+
 /* mmu/tdp.c */
 int modvm_tdp_init(struct modvm_vm *vm);
 void modvm_tdp_destroy(struct modvm_vm *vm);
 int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write);
 void modvm_tdp_zap_memslot(struct modvm_vm *vm, const struct modvm_memslot *slot);
 u64 modvm_tdp_root_pa(struct modvm_vm *vm);
+u64 modvm_mmu_max_gfn(void);
+long modvm_tdp_get_stats(struct modvm_vm *vm, void __user *argp);
 
 /* core/dev.c */
 long modvm_check_extension(struct modvm_vm *vm, unsigned long cap);

@@ -13,6 +13,7 @@
 #include <linux/uaccess.h>
 
 #include "modvm.h"
+#include "../uapi/modvm.h"
 
 static void modvm_vm_destroy(struct kref *kref)
 {
@@ -104,6 +105,8 @@ static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 	}
 	case KVM_CHECK_EXTENSION:
 		return modvm_check_extension(vm, arg);
+	case MODVM_GET_TDP_STATS:
+		return modvm_tdp_get_stats(vm, argp);
 	case KVM_SET_TSS_ADDR:
 		/* Real-mode support needs no TSS here; KVM checks nothing. */
 		return 0;

@@ -50,6 +50,7 @@
 #define NPT_USER		BIT_ULL(2)
 #define NPT_ACCESSED		BIT_ULL(5)
 #define NPT_DIRTY		BIT_ULL(6)
+#define NPT_LARGE		BIT_ULL(7)	/* PS: a 2 MiB or 1 GiB leaf */
 
 asmlinkage void modvm_svm_vmrun(unsigned long vmcb_pa, u64 *gprs,
 				unsigned long host_save_pa);
@@ -697,10 +698,11 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	decode_exit(vcpu, exit, vcpu->rip);
 }
 
-static u64 npt_make_leaf(u64 pfn, bool writable)
+static u64 npt_make_leaf(u64 pfn, bool writable, int level)
 {
 	return (pfn << PAGE_SHIFT) | NPT_PRESENT | NPT_USER | NPT_ACCESSED |
-	       (writable ? NPT_WRITE | NPT_DIRTY : 0);
+	       (writable ? NPT_WRITE | NPT_DIRTY : 0) |
+	       (level > 1 ? NPT_LARGE : 0);
 }
 
 static u64 npt_make_table(u64 table_pa)
@@ -713,10 +715,23 @@ static bool npt_present(u64 pte)
 	return pte & NPT_PRESENT;
 }
 
+static bool npt_huge(u64 pte)
+{
+	return pte & NPT_LARGE;
+}
+
+/* Nested tables take the leaf sizes of the host's own paging. */
+static int npt_max_level(void)
+{
+	return boot_cpu_has(X86_FEATURE_GBPAGES) ? 3 : 2;
+}
+
 static const struct modvm_tdp_format npt_format = {
 	.make_leaf = npt_make_leaf,
 	.make_table = npt_make_table,
 	.present = npt_present,
+	.huge = npt_huge,
+	.max_level = npt_max_level,
 };
 
 const struct modvm_backend_ops modvm_svm_ops = {

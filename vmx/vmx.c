@@ -34,6 +34,7 @@
 #define EPT_WRITE		BIT_ULL(1)
 #define EPT_EXEC		BIT_ULL(2)
 #define EPT_MEMTYPE_WB		(6ULL << 3)
+#define EPT_LARGE		BIT_ULL(7)	/* a 2 MiB or 1 GiB leaf */
 
 /* VMCS segment fields are laid out in this order (SDM appendix B). */
 enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
@@ -76,6 +77,7 @@ static struct {
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	u64 cr0_mask, cr4_mask;		/* guest/host masks: bits we own */
 	unsigned long invept_type;
+	int ept_max_level;		/* largest EPT leaf: 1, 2 or 3 */
 	bool vpid, pat, efer, rdtscp, ptimer;
 	u32 ptimer_value;		/* one host tick */
 } vmx_caps;
@@ -253,6 +255,8 @@ static bool setup_controls(void)
 	if (!(ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(ept_vpid & VMX_EPTP_WB_BIT) ||
 	    !(ept_vpid & VMX_EPT_INVEPT_BIT))
 		ok = false;
+	vmx_caps.ept_max_level = ept_vpid & VMX_EPT_1GB_PAGE_BIT ? 3 :
+				 ept_vpid & VMX_EPT_2MB_PAGE_BIT ? 2 : 1;
 	if (ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT)
 		vmx_caps.invept_type = VMX_EPT_EXTENT_CONTEXT;
 	else if (ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
@@ -1490,10 +1494,10 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	decode_exit(vcpu, exit, reason);
 }
 
-static u64 ept_make_leaf(u64 pfn, bool writable)
+static u64 ept_make_leaf(u64 pfn, bool writable, int level)
 {
 	return (pfn << PAGE_SHIFT) | EPT_READ | EPT_EXEC | EPT_MEMTYPE_WB |
-	       (writable ? EPT_WRITE : 0);
+	       (writable ? EPT_WRITE : 0) | (level > 1 ? EPT_LARGE : 0);
 }
 
 static u64 ept_make_table(u64 table_pa)
@@ -1506,10 +1510,22 @@ static bool ept_present(u64 pte)
 	return pte & (EPT_READ | EPT_WRITE | EPT_EXEC);
 }
 
+static bool ept_huge(u64 pte)
+{
+	return pte & EPT_LARGE;
+}
+
+static int ept_max_level(void)
+{
+	return vmx_caps.ept_max_level;
+}
+
 static const struct modvm_tdp_format ept_format = {
 	.make_leaf = ept_make_leaf,
 	.make_table = ept_make_table,
 	.present = ept_present,
+	.huge = ept_huge,
+	.max_level = ept_max_level,
 };
 
 const struct modvm_backend_ops modvm_vmx_ops = {
