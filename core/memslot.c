@@ -71,7 +71,8 @@ static u32 memslots_lower_bound(const struct modvm_memslots *slots, u64 gfn)
  * @slots: a snapshot, read under vm->srcu.
  * @gfn: guest frame number.
  *
- * Return: the slot, or NULL when @gfn is in no slot.
+ * Return: the slot, or NULL when @gfn is in no slot. The slot may be
+ * invalid (being deleted or moved): nothing may map or access it then.
  */
 struct modvm_memslot *modvm_find_memslot(struct modvm_memslots *slots, u64 gfn)
 {
@@ -102,6 +103,11 @@ static int guest_copy(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len,
 					  gpa >> PAGE_SHIFT);
 		if (!slot) {
 			r = -ENOENT;
+			break;
+		}
+		/* Being deleted or moved: as KVM, its memory is unusable. */
+		if (slot->invalid) {
+			r = -EFAULT;
 			break;
 		}
 		hva = (void __user *)(slot->userspace_addr +
@@ -178,19 +184,16 @@ static struct modvm_memslot *memslots_find_id(const struct modvm_memslots *slots
 }
 
 /*
- * Build the snapshot that replaces @old: @remove taken out (if any),
- * @add put in (if any), order kept.
+ * Fill @new (sized for it) from @old: @remove taken out (if any), @add put
+ * in (if any), order kept.
  */
-static struct modvm_memslots *memslots_replace(const struct modvm_memslots *old,
-					       const struct modvm_memslot *remove,
-					       struct modvm_memslot *add)
+static void memslots_fill(struct modvm_memslots *new,
+			  const struct modvm_memslots *old,
+			  const struct modvm_memslot *remove,
+			  struct modvm_memslot *add)
 {
-	struct modvm_memslots *new;
 	u32 i, n = 0;
 
-	new = memslots_alloc(old->nr - !!remove + !!add);
-	if (!new)
-		return NULL;
 	for (i = 0; i < old->nr; i++) {
 		struct modvm_memslot *s = old->slots[i];
 
@@ -204,7 +207,6 @@ static struct modvm_memslots *memslots_replace(const struct modvm_memslots *old,
 	}
 	if (add)
 		new->slots[n++] = add;
-	return new;
 }
 
 /* Publish @new, wait for readers of the old snapshot, free its array. */
@@ -233,10 +235,59 @@ static int memslot_check(const struct kvm_userspace_memory_region *mem)
 		return -EINVAL;
 	if ((mem->memory_size >> PAGE_SHIFT) > MODVM_MEM_MAX_NR_PAGES)
 		return -EINVAL;
+	/*
+	 * Beyond what the MMU can map, a GPA would alias a lower one (or
+	 * never be reachable): KVM refuses such slots with EINVAL.
+	 */
+	if (mem->memory_size &&
+	    ((mem->guest_phys_addr + mem->memory_size - 1) >> PAGE_SHIFT) >
+	    modvm_mmu_max_gfn())
+		return -EINVAL;
 	if (mem->memory_size &&
 	    !access_ok((void __user *)(unsigned long)mem->userspace_addr,
 		       mem->memory_size))
 		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Delete or move a slot, or change its flags. The MMU notifier must see
+ * the old slot until its mappings are gone, or a munmap racing with the
+ * update could leave the guest mapping freed pages; and no fault may map
+ * it again once they are gone. So the slot is replaced in two steps:
+ * first by an invalid copy (faults on it retry, the notifier still zaps
+ * through it), whose mappings are zapped once no fault that saw the
+ * valid slot is left; then by @slot (NULL to delete) in the final
+ * snapshot. Allocates everything before the first step, so that it
+ * cannot fail half-way.
+ */
+static int memslot_change(struct modvm_vm *vm, struct modvm_memslot *old,
+			  struct modvm_memslot *slot)
+{
+	struct modvm_memslots *slots, *tmp, *final;
+	struct modvm_memslot *inv;
+
+	slots = rcu_dereference_protected(vm->memslots,
+					  lockdep_is_held(&vm->slots_lock));
+	inv = kmemdup(old, sizeof(*old), GFP_KERNEL_ACCOUNT);
+	tmp = memslots_alloc(slots->nr);
+	final = memslots_alloc(slots->nr - 1 + !!slot);
+	if (!inv || !tmp || !final) {
+		kfree(inv);
+		kvfree(tmp);
+		kvfree(final);
+		return -ENOMEM;
+	}
+	inv->invalid = true;
+	memslots_fill(tmp, slots, old, inv);
+	memslots_publish(vm, tmp);
+	/* No fault holds the valid slot any more: nothing re-maps it. */
+	kfree(old);
+	modvm_tdp_zap_memslot(vm, inv);
+
+	memslots_fill(final, tmp, inv, slot);
+	memslots_publish(vm, final);
+	kfree(inv);
 	return 0;
 }
 
@@ -247,6 +298,7 @@ static int memslot_update(struct modvm_vm *vm,
 	struct modvm_memslot *old, *slot = NULL;
 	u64 gfn = mem->guest_phys_addr >> PAGE_SHIFT;
 	u64 npages = mem->memory_size >> PAGE_SHIFT;
+	int r;
 
 	slots = rcu_dereference_protected(vm->memslots,
 					  lockdep_is_held(&vm->slots_lock));
@@ -278,17 +330,20 @@ static int memslot_update(struct modvm_vm *vm,
 		slot->flags = mem->flags;
 	}
 
-	new = memslots_replace(slots, old, slot);
+	if (old) {
+		r = memslot_change(vm, old, slot);
+		if (r)
+			kfree(slot);
+		return r;
+	}
+	/* A new slot: nothing maps its range yet. */
+	new = memslots_alloc(slots->nr + 1);
 	if (!new) {
 		kfree(slot);
 		return -ENOMEM;
 	}
+	memslots_fill(new, slots, NULL, slot);
 	memslots_publish(vm, new);
-	/* No fault can find @old now: drop what it mapped, then free it. */
-	if (old) {
-		modvm_tdp_zap_memslot(vm, old);
-		kfree(old);
-	}
 	return 0;
 }
 
@@ -299,8 +354,9 @@ static int memslot_update(struct modvm_vm *vm,
  *
  * Creates, moves, or deletes (size 0) one slot with KVM's semantics.
  *
- * Return: 0; -EINVAL for a malformed region, an unknown flag, a resize or
- * a delete of a missing slot; -EEXIST for an overlap; -ENOMEM.
+ * Return: 0; -EINVAL for a malformed region, an unknown flag, a resize,
+ * a delete of a missing slot or guest addresses beyond
+ * modvm_mmu_max_gfn(); -EEXIST for an overlap; -ENOMEM.
  */
 int modvm_set_user_memory_region(struct modvm_vm *vm,
 				 const struct kvm_userspace_memory_region *mem)

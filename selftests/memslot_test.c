@@ -166,4 +166,48 @@ TEST_F(slot, many_slots)
 	munmap(big, 512 * PAGE);
 }
 
+/* The host's MAXPHYADDR, as KVM_GET_SUPPORTED_CPUID reports it. */
+static int phys_bits(int dev)
+{
+	struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[256];
+	} t = { .c.nent = 256 };
+	uint32_t i;
+
+	if (modvm_ioctl(dev, KVM_GET_SUPPORTED_CPUID, (unsigned long)&t) < 0)
+		return -1;
+	for (i = 0; i < t.c.nent; i++)
+		if (t.e[i].function == 0x80000008)
+			return t.e[i].eax & 0xff;
+	return -1;
+}
+
+/*
+ * Guest-physical addresses beyond MAXPHYADDR (and beyond the 48 bits a
+ * 4-level NPT/EPT table translates) cannot be mapped: EINVAL, as KVM.
+ */
+TEST_F(slot, gpa_beyond_maxphyaddr)
+{
+	int bits = phys_bits(self->dev);
+
+	ASSERT_GT(bits, 32);
+	EXPECT_EQ(-EINVAL, modvm_set_memslot(self->vm, 0, 0, 1ull << 48,
+					     PAGE, self->mem));
+	EXPECT_EQ(-EINVAL, modvm_set_memslot(self->vm, 0, 0, 1ull << 51,
+					     PAGE, self->mem));
+	EXPECT_EQ(-EINVAL, modvm_set_memslot(self->vm, 0, 0, 1ull << bits,
+					     PAGE, self->mem));
+	/* Running over the limit is as bad as starting beyond it. */
+	EXPECT_EQ(-EINVAL, modvm_set_memslot(self->vm, 0, 0,
+					     (1ull << bits) - PAGE, 2 * PAGE,
+					     self->mem));
+	/* The last page below it is fine, and can move but not beyond. */
+	ASSERT_EQ(0, modvm_set_memslot(self->vm, 0, 0, (1ull << bits) - PAGE,
+				       PAGE, self->mem));
+	EXPECT_EQ(-EINVAL, modvm_set_memslot(self->vm, 0, 0, 1ull << 48,
+					     PAGE, self->mem));
+	EXPECT_EQ(0, modvm_set_memslot(self->vm, 0, 0, 0, PAGE, self->mem));
+}
+
 TEST_HARNESS_MAIN
