@@ -7,6 +7,7 @@
 
 #include <linux/module.h>
 #include <linux/anon_inodes.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -124,6 +125,7 @@ void modvm_vcpu_free(struct modvm_vcpu *vcpu)
 	if (vcpu->guest_fpu.fpstate)
 		fpu_free_guest_fpstate(&vcpu->guest_fpu);
 	kvfree(vcpu->cpuid);
+	modvm_page_cache_free(&vcpu->mmu_pages);
 	free_page((unsigned long)vcpu->pio_data);
 	free_page((unsigned long)vcpu->run);
 	kfree(vcpu);
@@ -140,7 +142,8 @@ void modvm_vcpu_free(struct modvm_vcpu *vcpu)
 int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id)
 {
 	struct modvm_vcpu *vcpu;
-	int r;
+	struct file *file;
+	int fd, r;
 
 	if (id >= MODVM_MAX_VCPU_ID)
 		return -EINVAL;
@@ -173,25 +176,37 @@ int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id)
 		goto free_vcpu;
 	vcpu_reset(vcpu);
 
-	r = xa_insert(&vm->vcpus, id, vcpu, GFP_KERNEL_ACCOUNT);
+	/*
+	 * Everything that can fail comes before the vCPU is published:
+	 * once it is in vm->vcpus, kicks and notifiers may use it without
+	 * locks, so it can only be freed with the VM.
+	 */
+	r = xa_reserve(&vm->vcpus, id, GFP_KERNEL_ACCOUNT);
 	if (r)
 		goto free_vcpu;
-
-	/* The fd's reference; the VM outlives the file. */
-	modvm_vm_get(vm);
-	r = anon_inode_getfd("modvm-vcpu", &modvm_vcpu_fops, vcpu,
-			     O_RDWR | O_CLOEXEC);
-	if (r < 0) {
-		xa_erase(&vm->vcpus, id);
-		mutex_unlock(&vm->lock);
-		modvm_vm_put(vm);
-		modvm_vcpu_free(vcpu);
-		return r;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		r = fd;
+		goto unreserve;
 	}
+	/* The file's reference; the VM outlives the file. */
+	modvm_vm_get(vm);
+	file = anon_inode_getfile("modvm-vcpu", &modvm_vcpu_fops, vcpu, O_RDWR);
+	if (IS_ERR(file)) {
+		r = PTR_ERR(file);
+		put_unused_fd(fd);
+		modvm_vm_put(vm);	/* not the last: the caller's VM fd */
+		goto unreserve;
+	}
+	/* A reserved entry needs no allocation: this cannot fail. */
+	xa_store(&vm->vcpus, id, vcpu, GFP_KERNEL_ACCOUNT);
 	vm->created_vcpus++;
 	mutex_unlock(&vm->lock);
-	return r;
+	fd_install(fd, file);
+	return fd;
 
+unreserve:
+	xa_release(&vm->vcpus, id);
 free_vcpu:
 	modvm_vcpu_free(vcpu);
 unlock:

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "kselftest_harness.h"
 #include "modvm_util.h"
@@ -209,6 +210,29 @@ TEST_F(vcpu, other_process_gets_eio)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(vcpu);
+}
+
+/*
+ * Out of file descriptors: KVM_CREATE_VCPU fails with EMFILE and leaves
+ * nothing behind, so the same id can be created once fds are free.
+ */
+TEST_F(vcpu, no_free_fd)
+{
+	struct rlimit old, tight;
+	int free_fd = dup(0), vcpu;
+
+	ASSERT_GE(free_fd, 0);
+	close(free_fd);
+	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &old));
+	tight = old;
+	tight.rlim_cur = free_fd;	/* no fd at or above the lowest free one */
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &tight));
+	vcpu = modvm_ioctl(self->vm, KVM_CREATE_VCPU, 3);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &old));
+	EXPECT_EQ(-EMFILE, vcpu);
+	vcpu = modvm_ioctl(self->vm, KVM_CREATE_VCPU, 3);
+	EXPECT_GE(vcpu, 0);
 	close(vcpu);
 }
 
