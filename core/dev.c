@@ -35,6 +35,8 @@ long modvm_check_extension(struct modvm_vm *vm, unsigned long cap)
 	case KVM_CAP_XCRS:
 	case KVM_CAP_DEBUGREGS:
 	case KVM_CAP_IMMEDIATE_EXIT:
+	/* Host mapping changes reach the guest through the MMU notifier. */
+	case KVM_CAP_SYNC_MMU:
 		return 1;
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), MODVM_MAX_VCPUS);

@@ -45,6 +45,8 @@ TEST_F(sys, check_extension_basics)
 	EXPECT_EQ(1, modvm_ioctl(self->dev, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY));
 	EXPECT_EQ(1, modvm_ioctl(self->dev, KVM_CHECK_EXTENSION,
 				 KVM_CAP_CHECK_EXTENSION_VM));
+	/* Host unmaps and remaps reach the guest (QEMU requires it). */
+	EXPECT_EQ(1, modvm_ioctl(self->dev, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_MMU));
 	/* Unknown capability numbers are simply unsupported. */
 	EXPECT_EQ(0, modvm_ioctl(self->dev, KVM_CHECK_EXTENSION, 0x7fffffff));
 }
