@@ -288,7 +288,19 @@ enum modvm_vcpu_mode {
 #define MODVM_REQ_TLB_FLUSH	0	/* flush the guest's TLB entries */
 #define MODVM_REQ_TRIPLE_FAULT	1	/* end KVM_RUN with KVM_EXIT_SHUTDOWN */
 
-/* A port I/O exit that needs completing on the next KVM_RUN. */
+/* The memory operand of an INS/OUTS, as decoded at its exit. */
+struct modvm_string_op {
+	u64 addr_mask;		/* address-size mask for RSI/RDI/RCX */
+	u64 base;		/* segment base of the memory operand */
+	int reg;		/* MODVM_RSI or MODVM_RDI */
+	int step;		/* +size or -size, from RFLAGS.DF */
+};
+
+/*
+ * A port I/O exit that needs completing on the next KVM_RUN. The string
+ * operand is kept from the exit: completing must not decode again, as
+ * the guest's code may have changed meanwhile.
+ */
 struct modvm_pio {
 	bool pending_in;	/* IN/INS data from userspace to consume */
 	bool string;
@@ -297,6 +309,7 @@ struct modvm_pio {
 	u16 port;
 	u32 count;
 	u64 next_rip;
+	struct modvm_string_op op;
 };
 
 /**
@@ -399,6 +412,7 @@ long modvm_get_cpuid2(struct modvm_vcpu *vcpu, struct kvm_cpuid2 __user *argp);
 void modvm_emulate_cpuid(struct modvm_vcpu *vcpu);
 struct kvm_cpuid_entry2 *modvm_find_cpuid(struct modvm_vcpu *vcpu, u32 function,
 					  u32 index);
+u64 modvm_guest_xcr0(struct modvm_vcpu *vcpu);
 
 /* core/msr.c */
 int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host);

@@ -5,19 +5,13 @@
  * PIO page mapped after struct kvm_run; IN data is consumed on the next
  * KVM_RUN.
  */
+#include <linux/mm.h>
 #include <asm/processor-flags.h>
 #include <asm/msr-index.h>
 
 #include "modvm.h"
 
 #define PIO_DATA_OFFSET		PAGE_SIZE
-
-struct string_op {
-	u64 addr_mask;		/* address-size mask for RSI/RDI/RCX */
-	u64 base;		/* segment base of the memory operand */
-	int reg;		/* MODVM_RSI or MODVM_RDI */
-	int step;		/* +size or -size, from RFLAGS.DF */
-};
 
 static void write_masked(u64 *reg, u64 value, u64 mask)
 {
@@ -27,7 +21,7 @@ static void write_masked(u64 *reg, u64 value, u64 mask)
 
 /* Address size, segment and direction of an INS/OUTS. */
 static int string_setup(struct modvm_vcpu *vcpu, const struct modvm_exit *exit,
-			struct string_op *op, u64 *next_rip)
+			struct modvm_string_op *op, u64 *next_rip)
 {
 	struct modvm_insn_prefixes p;
 	struct modvm_paging_state ps;
@@ -67,8 +61,25 @@ static int string_setup(struct modvm_vcpu *vcpu, const struct modvm_exit *exit,
 	return 0;
 }
 
+/*
+ * Elements of a REP string op for one exit: what RCX asks for, at most a
+ * PIO page of data, and never past the guest page RSI/RDI points into, so
+ * that one exit's data go to or come from one page (a fault on the next
+ * page then hits an op whose earlier elements are all done).
+ */
+static u32 string_count(struct modvm_vcpu *vcpu,
+			const struct modvm_string_op *op, int size, u64 rcx)
+{
+	u64 off = offset_in_page(op->base + (vcpu->gprs[op->reg] & op->addr_mask));
+	u64 n = op->step > 0 ? (PAGE_SIZE - off) / size : off / size + 1;
+
+	n = min3(n, rcx, (u64)PAGE_SIZE / size);
+	/* An element straddling the page boundary goes alone. */
+	return max_t(u64, n, 1);
+}
+
 /* Copy @count elements between guest memory and the PIO page. */
-static int string_copy(struct modvm_vcpu *vcpu, const struct string_op *op,
+static int string_copy(struct modvm_vcpu *vcpu, const struct modvm_string_op *op,
 		       int size, u32 count, bool to_guest)
 {
 	u64 offset = vcpu->gprs[op->reg] & op->addr_mask;
@@ -94,7 +105,7 @@ static int string_copy(struct modvm_vcpu *vcpu, const struct string_op *op,
 }
 
 /* Advance RSI/RDI and RCX past @count elements; RIP once the op is done. */
-static void string_advance(struct modvm_vcpu *vcpu, const struct string_op *op,
+static void string_advance(struct modvm_vcpu *vcpu, const struct modvm_string_op *op,
 			   u32 count, bool rep, u64 next_rip)
 {
 	u64 *reg = &vcpu->gprs[op->reg];
@@ -163,7 +174,7 @@ int modvm_handle_io(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 	pio->port = exit->io.port;
 
 	if (exit->io.string) {
-		struct string_op op;
+		struct modvm_string_op op;
 		int r = string_setup(vcpu, exit, &op, &next_rip);
 
 		if (r)
@@ -175,8 +186,9 @@ int modvm_handle_io(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 				vcpu->rip = next_rip;
 				return 1;
 			}
-			count = min_t(u64, rcx, PAGE_SIZE / exit->io.size);
+			count = string_count(vcpu, &op, exit->io.size, rcx);
 		}
+		pio->op = op;
 		if (!exit->io.in) {
 			r = string_copy(vcpu, &op, exit->io.size, count, false);
 			if (r)
@@ -219,18 +231,12 @@ int modvm_complete_pio(struct modvm_vcpu *vcpu)
 	pio->pending_in = false;
 
 	if (pio->string) {
-		struct modvm_exit exit = {
-			.io = { .in = true, .size = pio->size, .string = true },
-		};
-		struct string_op op;
-		u64 next_rip;
-		int r = string_setup(vcpu, &exit, &op, &next_rip);
+		int r = string_copy(vcpu, &pio->op, pio->size, pio->count, true);
 
-		if (!r)
-			r = string_copy(vcpu, &op, pio->size, pio->count, true);
 		if (r)
 			return string_fail(vcpu, r);
-		string_advance(vcpu, &op, pio->count, pio->rep, next_rip);
+		string_advance(vcpu, &pio->op, pio->count, pio->rep,
+			       pio->next_rip);
 		return 1;
 	}
 

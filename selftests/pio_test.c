@@ -47,6 +47,28 @@ GUEST_ASM(pio_guest,
 	"mov %rdi, %r13\n mov %rcx, %r14\n"
 	G_CALL(GUEST_DONE));
 
+/* REP INSB that starts 6 bytes before the end of a page. */
+#define PAGE_END_DST	(GUEST_DATA + 0x3000 - 6)
+GUEST_ASM(rep_ins_page_guest,
+	".code64\n"
+	"mov $" GUEST_XSTR(PAGE_END_DST) ", %edi\n mov $0x70, %dx\n"
+	"mov $300, %ecx\n rep insb\n"
+	"mov %rdi, %r13\n mov %rcx, %r14\n"
+	G_CALL(GUEST_DONE));
+
+/* An INS whose bytes the host overwrites while its IN is pending. */
+#define REDECODE_DST	(GUEST_DATA + 0x400)
+GUEST_ASM(ins_redecode_guest,
+	".code64\n"
+	"mov $" GUEST_XSTR(REDECODE_DST) ", %edi\n mov $0x71, %dx\n"
+	"mov $4, %ecx\n"
+	".globl ins_redecode_at\n"
+	"ins_redecode_at:\n"
+	"rep insb\n"
+	"mov %rdi, %r13\n mov %rcx, %r14\n"
+	G_CALL(GUEST_DONE));
+extern const unsigned char ins_redecode_at[];
+
 /* The same in real mode, where the operand sizes come from prefixes. */
 GUEST_ASM(pio_real_guest,
 	".code16\n"
@@ -63,7 +85,7 @@ struct io_exit {
 	uint8_t direction, size;
 	uint16_t port;
 	uint32_t count;
-	uint8_t data[64];
+	uint8_t data[512];
 };
 
 #define MAX_EXITS	64
@@ -273,6 +295,59 @@ TEST_F(pio, real_mode)
 	EXPECT_EQ(0xa0, regs.rbx & 0xff);
 	EXPECT_EQ(0xa2a1, regs.rcx & 0xffff);
 	EXPECT_EQ(0xa6a5a4a3, regs.rsi);
+}
+
+/*
+ * One exit of a REP INS never writes past the guest page RDI points into:
+ * 6 bytes to the end of the page, then the rest (as KVM).
+ */
+TEST_F(pio, rep_ins_stops_at_page_end)
+{
+	uint8_t *dst = guest_ptr(&self->g, PAGE_END_DST);
+	uint8_t seq = self->in_seq;
+	struct kvm_regs regs;
+	int i;
+
+	guest_load(&self->g, rep_ins_page_guest, rep_ins_page_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+	ASSERT_EQ(2, run_logging(_metadata, self));
+	check_exit(_metadata, &self->exits[0], KVM_EXIT_IO_IN, 1, 0x70, 6, seq);
+	check_exit(_metadata, &self->exits[1], KVM_EXIT_IO_IN, 1, 0x70, 294,
+		   (uint8_t)(seq + 6));
+	for (i = 0; i < 300; i++)
+		EXPECT_EQ((uint8_t)(seq + i), dst[i]) TH_LOG("byte %d", i);
+	guest_get_regs(self->v, &regs);
+	EXPECT_EQ(PAGE_END_DST + 300, regs.r13);
+	EXPECT_EQ(0, regs.r14);
+}
+
+/*
+ * Completing an INS uses what its exit decoded: the guest's code changing
+ * meanwhile (another vCPU, the VMM) does not change where the data goes
+ * or where the guest resumes.
+ */
+TEST_F(pio, ins_completion_does_not_decode_again)
+{
+	uint8_t *insn = guest_ptr(&self->g, GUEST_CODE +
+				  (ins_redecode_at - ins_redecode_guest));
+	uint8_t *dst = guest_ptr(&self->g, REDECODE_DST);
+	struct kvm_run *run = self->v->run;
+	struct kvm_regs regs;
+
+	ASSERT_EQ(0, guest_start(self->v, ins_redecode_guest,
+				 ins_redecode_guest_end, GUEST_MODE_LONG64));
+	ASSERT_EQ(KVM_EXIT_IO, run->exit_reason);
+	ASSERT_EQ(KVM_EXIT_IO_IN, run->io.direction);
+	ASSERT_EQ(4, run->io.count);
+	memcpy(guest_io_data(self->v), "\x11\x22\x33\x44", 4);
+	ASSERT_EQ(0xf3, insn[0]);	/* rep insb */
+	ASSERT_EQ(0x6c, insn[1]);
+	insn[0] = 0x90;			/* nop; nop */
+	insn[1] = 0x90;
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	EXPECT_EQ(0, memcmp(dst, "\x11\x22\x33\x44", 4));
+	EXPECT_EQ(REDECODE_DST + 4, regs.r13);
+	EXPECT_EQ(0, regs.r14);
 }
 
 TEST_HARNESS_MAIN

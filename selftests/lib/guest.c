@@ -389,6 +389,16 @@ int guest_run(struct guest_vcpu *v)
 	return modvm_ioctl(v->fd, KVM_RUN, 0);
 }
 
+int guest_start(struct guest_vcpu *v, const unsigned char *start,
+		const unsigned char *end, enum guest_mode mode)
+{
+	int r;
+
+	guest_load(v->guest, start, end);
+	r = guest_set_mode(v, mode);
+	return r ? r : guest_run(v);
+}
+
 void *guest_io_data(struct guest_vcpu *v)
 {
 	return (uint8_t *)v->run + v->run->io.data_offset;

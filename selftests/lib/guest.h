@@ -188,6 +188,13 @@ int guest_run(struct guest_vcpu *v);
  */
 long guest_call(struct guest_vcpu *v, struct kvm_regs *regs);
 
+/*
+ * guest_start() - guest_load() a blob, guest_set_mode() @v to @mode and
+ * KVM_RUN once. Returns 0 or the -errno of the failing step.
+ */
+int guest_start(struct guest_vcpu *v, const unsigned char *start,
+		const unsigned char *end, enum guest_mode mode);
+
 /* Make the exception stubs skip @len bytes of the faulting instruction. */
 void guest_set_fault_skip(struct guest *g, uint64_t len);
 
