@@ -279,6 +279,24 @@ struct kvm_cpuid_entry2 *modvm_find_cpuid(struct modvm_vcpu *vcpu, u32 function,
 	return NULL;
 }
 
+/**
+ * modvm_guest_xcr0() - the XCR0 bits the guest's CPUID allows.
+ * @vcpu: the vCPU.
+ *
+ * As KVM: the features leaf 0xD.0 lists in EDX:EAX that the host
+ * supports, and x87 always (x87 alone without a leaf 0xD). Both XSETBV
+ * and KVM_SET_XCRS are held to it.
+ *
+ * Return: the allowed XCR0 bits.
+ */
+u64 modvm_guest_xcr0(struct modvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *e = modvm_find_cpuid(vcpu, 0xd, 0);
+	u64 bits = e ? e->eax | ((u64)e->edx << 32) : 0;
+
+	return (bits & modvm_supported_xcr0()) | XFEATURE_MASK_FP;
+}
+
 /*
  * A leaf beyond the guest's range: Intel CPUs answer with the highest
  * basic leaf, AMD ones with zeros (as KVM models them).

@@ -93,6 +93,11 @@ static void set_regs(struct modvm_vcpu *vcpu, const struct kvm_regs *r)
 	vcpu->rip = r->rip;
 	/* Bit 1 is always set; the CPU refuses anything else. */
 	vcpu->rflags = r->rflags | X86_EFLAGS_FIXED;
+	/*
+	 * As KVM: new registers drop an exception queued by the last exit
+	 * (it belonged to the state userspace just replaced).
+	 */
+	vcpu->exception.pending = false;
 }
 
 static void get_fpu(struct modvm_vcpu *vcpu, u8 *xsave, struct kvm_fpu *fpu)
@@ -141,7 +146,7 @@ static int set_fpu(struct modvm_vcpu *vcpu, u8 *xsave, const struct kvm_fpu *fpu
 
 static int set_xcrs(struct modvm_vcpu *vcpu, const struct kvm_xcrs *xcrs)
 {
-	u64 allowed = modvm_supported_xcr0();
+	u64 allowed = modvm_guest_xcr0(vcpu);
 	u32 i;
 
 	if (xcrs->nr_xcrs > MODVM_MAX_XCRS || xcrs->flags)

@@ -128,11 +128,9 @@ static int handle_xsetbv(struct modvm_vcpu *vcpu)
 {
 	struct modvm_paging_state ps;
 	u64 value = (u32)vcpu->gprs[MODVM_RAX] | (vcpu->gprs[MODVM_RDX] << 32);
-	u64 allowed = modvm_supported_xcr0();
-	struct kvm_cpuid_entry2 *e = modvm_find_cpuid(vcpu, 0xd, 0);
+	u64 allowed = modvm_guest_xcr0(vcpu);
 
 	modvm_backend->get_paging(vcpu, &ps);
-	allowed &= e ? (e->eax | ((u64)e->edx << 32)) : XFEATURE_MASK_FPSSE;
 	if (ps.cpl || (u32)vcpu->gprs[MODVM_RCX] || (value & ~allowed) ||
 	    !(value & XFEATURE_MASK_FP) ||
 	    ((value & XFEATURE_MASK_YMM) && !(value & XFEATURE_MASK_SSE))) {
@@ -159,12 +157,18 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 	case MODVM_EXIT_CPUID:
 		modvm_emulate_cpuid(vcpu);
 		break;
-	case MODVM_EXIT_HLT:
+	case MODVM_EXIT_HLT: {
+		u64 rip = vcpu->rip;
+
 		r = skip_instruction(vcpu, exit);
 		if (r <= 0)
 			break;
+		/* Decoding it queued a #PF: the guest takes that, no halt. */
+		if (vcpu->rip == rip)
+			return 1;
 		run->exit_reason = KVM_EXIT_HLT;
 		return 0;
+	}
 	case MODVM_EXIT_IO:
 		return modvm_handle_io(vcpu, exit);
 	case MODVM_EXIT_RDMSR: {
@@ -193,7 +197,11 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		struct modvm_paging_state ps;
 
 		modvm_backend->get_paging(vcpu, &ps);
-		vcpu->gprs[MODVM_RAX] = ps.cpl ? -MODVM_HC_EPERM : -MODVM_HC_ENOSYS;
+		data = ps.cpl ? -MODVM_HC_EPERM : -MODVM_HC_ENOSYS;
+		/* Outside 64-bit mode the result is 32 bits, zero-extended. */
+		if (!(ps.efer & EFER_LMA) || !ps.cs_l)
+			data = (u32)data;
+		vcpu->gprs[MODVM_RAX] = data;
 		break;
 	}
 	case MODVM_EXIT_NOP_INSN:

@@ -108,14 +108,21 @@ static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 	case MODVM_GET_TDP_STATS:
 		return modvm_tdp_get_stats(vm, argp);
 	case KVM_SET_TSS_ADDR:
-		/* Real-mode support needs no TSS here; KVM checks nothing. */
-		return 0;
+		/*
+		 * Real-mode support needs no TSS here, but the three pages KVM
+		 * would put there must fit below 4 GiB: KVM refuses the rest.
+		 */
+		return arg > (u32)(-3 * PAGE_SIZE) ? -EINVAL : 0;
 	case KVM_SET_IDENTITY_MAP_ADDR: {
 		u64 addr;
+		long r = -EINVAL;
 
-		if (copy_from_user(&addr, argp, sizeof(addr)))
-			return -EFAULT;
-		return 0;
+		/* As KVM: only before the first vCPU, whose state uses it. */
+		mutex_lock(&vm->lock);
+		if (!vm->created_vcpus)
+			r = copy_from_user(&addr, argp, sizeof(addr)) ? -EFAULT : 0;
+		mutex_unlock(&vm->lock);
+		return r;
 	}
 	default:
 		/* KVM answers unknown VM ioctls with -ENOTTY. */

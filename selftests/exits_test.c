@@ -35,6 +35,24 @@ GUEST_ASM(in_guest,
 	"mov %eax, %ebx\n"
 	G_CALL(GUEST_DONE));
 
+/* INS into an unmapped page: the write faults when the IN completes. */
+GUEST_ASM(ins_fault_guest,
+	".code64\n"
+	"mov $0x80000000, %edi\n"
+	"mov $0x72, %dx\n"
+	"insb\n"
+	G_CALL(GUEST_FAIL)
+	".globl ins_fault_resume\n"
+	"ins_fault_resume:\n"
+	G_CALL(GUEST_DONE));
+extern const unsigned char ins_fault_resume[];
+
+/* An unknown hypercall in 32-bit and in 64-bit code, each then HLT. */
+GUEST_ASM(hypercall_vmx32, ".code32\n vmcall\n hlt\n");
+GUEST_ASM(hypercall_svm32, ".code32\n vmmcall\n hlt\n");
+GUEST_ASM(hypercall_vmx64, ".code64\n vmcall\n hlt\n");
+GUEST_ASM(hypercall_svm64, ".code64\n vmmcall\n hlt\n");
+
 GUEST_ASM(spin_guest,
 	".code64\n"
 	"1: inc %rbx\n"
@@ -235,9 +253,8 @@ TEST_F(exits, immediate_exit_completes_pending_in)
 	struct kvm_run *run = self->v->run;
 	struct kvm_regs regs;
 
-	guest_load(&self->g, in_guest, in_guest_end);
-	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
-	ASSERT_EQ(0, guest_run(self->v));
+	ASSERT_EQ(0, guest_start(self->v, in_guest, in_guest_end,
+				 GUEST_MODE_LONG64));
 	ASSERT_EQ(KVM_EXIT_IO, run->exit_reason);
 	ASSERT_EQ(KVM_EXIT_IO_IN, run->io.direction);
 	*(uint8_t *)guest_io_data(self->v) = 0x5a;
@@ -250,6 +267,58 @@ TEST_F(exits, immediate_exit_completes_pending_in)
 	run->immediate_exit = 0;
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
 	EXPECT_EQ(0x5a, regs.rbx & 0xff);
+}
+
+/*
+ * KVM_SET_REGS drops an exception the last KVM_RUN queued: here the #PF of
+ * an INS whose IN completed (immediate_exit) into an unmapped page. The
+ * guest goes on at the new RIP without taking it, as on KVM.
+ */
+TEST_F(exits, set_regs_drops_pending_exception)
+{
+	struct kvm_run *run = self->v->run;
+	struct kvm_regs regs;
+
+	ASSERT_EQ(0, guest_start(self->v, ins_fault_guest, ins_fault_guest_end,
+				 GUEST_MODE_LONG64));
+	ASSERT_EQ(KVM_EXIT_IO, run->exit_reason);
+	ASSERT_EQ(KVM_EXIT_IO_IN, run->io.direction);
+	ASSERT_EQ(0x72, run->io.port);
+	run->immediate_exit = 1;
+	EXPECT_EQ(-EINTR, guest_run(self->v));
+	run->immediate_exit = 0;
+	guest_get_regs(self->v, &regs);
+	regs.rip = GUEST_CODE + (ins_fault_resume - ins_fault_guest);
+	guest_set_regs(self->v, &regs);
+	EXPECT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+}
+
+/* The result of an unknown hypercall: -KVM_ENOSYS, 32 bits outside long mode. */
+static void hypercall_result(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(exits) *self, bool amd,
+			     enum guest_mode mode, uint64_t expect)
+{
+	struct kvm_regs regs;
+	bool l = mode == GUEST_MODE_LONG64;
+	const unsigned char *start = amd ? (l ? hypercall_svm64 : hypercall_svm32) :
+				     (l ? hypercall_vmx64 : hypercall_vmx32);
+	const unsigned char *end = amd ? (l ? hypercall_svm64_end : hypercall_svm32_end) :
+				   (l ? hypercall_vmx64_end : hypercall_vmx32_end);
+
+	ASSERT_EQ(0, guest_start(self->v, start, end, mode));
+	ASSERT_EQ(KVM_EXIT_HLT, self->v->run->exit_reason)
+		TH_LOG("exit %s", guest_exit_name(self->v->run->exit_reason));
+	guest_get_regs(self->v, &regs);
+	EXPECT_EQ(expect, regs.rax);
+}
+
+TEST_F(exits, hypercall_result_width)
+{
+	bool amd = guest_host_is_amd(self->g.dev);
+
+	hypercall_result(_metadata, self, amd, GUEST_MODE_LONG64, (uint64_t)-1000);
+	hypercall_result(_metadata, self, amd, GUEST_MODE_PROT32,
+			 (uint32_t)-1000);
 }
 
 TEST_HARNESS_MAIN

@@ -280,4 +280,40 @@ TEST_F(fpu, avx_xsave_xcrs)
 	free(xs);
 }
 
+/*
+ * KVM_SET_XCRS accepts only what the guest's CPUID leaf 0xD allows (and
+ * x87 alone before any CPUID is set), as XSETBV in the guest.
+ */
+TEST_F(fpu, xcrs_follow_guest_cpuid)
+{
+	struct kvm_cpuid2 *cpuid = guest_supported_cpuid(self->g.dev);
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1 };
+	struct kvm_cpuid_entry2 *d;
+	int raw;
+
+	ASSERT_NE(NULL, cpuid);
+	if (!has_avx(self->g.dev))
+		SKIP(return, "no AVX");
+	/* A vCPU without CPUID: x87 only. */
+	raw = modvm_ioctl(self->g.vm, KVM_CREATE_VCPU, 7);
+	ASSERT_GE(raw, 0);
+	xcrs.xcrs[0].value = 3;
+	EXPECT_EQ(-EINVAL, modvm_ioctl(raw, KVM_SET_XCRS, (unsigned long)&xcrs));
+	xcrs.xcrs[0].value = 1;
+	EXPECT_EQ(0, modvm_ioctl(raw, KVM_SET_XCRS, (unsigned long)&xcrs));
+	close(raw);
+
+	/* CPUID that lists x87 and SSE, not AVX. */
+	d = guest_cpuid_entry(cpuid, 0xd, 0);
+	ASSERT_NE(NULL, d);
+	d->eax = 3;
+	d->edx = 0;
+	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_SET_CPUID2, (unsigned long)cpuid));
+	xcrs.xcrs[0].value = 7;
+	EXPECT_EQ(-EINVAL, modvm_ioctl(self->v->fd, KVM_SET_XCRS, (unsigned long)&xcrs));
+	xcrs.xcrs[0].value = 3;
+	EXPECT_EQ(0, modvm_ioctl(self->v->fd, KVM_SET_XCRS, (unsigned long)&xcrs));
+	free(cpuid);
+}
+
 TEST_HARNESS_MAIN

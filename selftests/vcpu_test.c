@@ -236,4 +236,29 @@ TEST_F(vcpu, no_free_fd)
 	close(vcpu);
 }
 
+/* KVM_SET_IDENTITY_MAP_ADDR only before the first vCPU, as KVM. */
+TEST_F(vcpu, identity_map_addr_before_vcpus)
+{
+	uint64_t addr = 0xfeffc000;
+	int vcpu;
+
+	EXPECT_EQ(-EFAULT, modvm_ioctl(self->vm, KVM_SET_IDENTITY_MAP_ADDR, 8));
+	EXPECT_EQ(0, modvm_ioctl(self->vm, KVM_SET_IDENTITY_MAP_ADDR,
+				 (unsigned long)&addr));
+	vcpu = modvm_ioctl(self->vm, KVM_CREATE_VCPU, 0);
+	ASSERT_GE(vcpu, 0);
+	EXPECT_EQ(-EINVAL, modvm_ioctl(self->vm, KVM_SET_IDENTITY_MAP_ADDR,
+				       (unsigned long)&addr));
+	close(vcpu);
+}
+
+/* KVM_SET_TSS_ADDR: the three TSS pages must end below 4 GiB. */
+TEST_F(vcpu, tss_addr_limit)
+{
+	EXPECT_EQ(0, modvm_ioctl(self->vm, KVM_SET_TSS_ADDR, 0xfffbd000));
+	EXPECT_EQ(0, modvm_ioctl(self->vm, KVM_SET_TSS_ADDR, 0xffffd000));
+	EXPECT_EQ(-EINVAL, modvm_ioctl(self->vm, KVM_SET_TSS_ADDR, 0xffffe000));
+	EXPECT_EQ(-EINVAL, modvm_ioctl(self->vm, KVM_SET_TSS_ADDR, 0x100000000ul));
+}
+
 TEST_HARNESS_MAIN
