@@ -4,6 +4,8 @@
 #
 #   make              modvm.ko for KDIR, the launcher and the selftests
 #   make test         everything, then the selftests in every emulated host
+#   make demo         boot a Linux guest with modvm-run in an emulated host
+#                     (ENV=svm-npt by default, ENV=vmx-ept for bochs)
 #   make checkpatch   checkpatch --strict over the module sources
 #   make C=2          also run sparse over the module
 #   make W=1          extra compiler warnings for the module
@@ -29,12 +31,16 @@ SELFTESTS := $(patsubst $(SRC)/selftests/%.c,%,$(wildcard $(SRC)/selftests/*.c))
 SELFTEST_LIB := $(wildcard $(SRC)/selftests/lib/*.c)
 SELFTEST_BINS := $(addprefix $(BUILD)/selftests/,$(SELFTESTS))
 
+LAUNCHER := $(BUILD)/launcher/modvm-run
+LAUNCHER_SOURCES := $(wildcard $(SRC)/launcher/*.c)
+ENV ?= svm-npt
+
 BENCHES := $(patsubst $(SRC)/bench/%.c,$(BUILD)/bench/%,$(wildcard $(SRC)/bench/*.c))
 BENCH_ENVS ?= svm-npt
 
-.PHONY: all ko module modules-all selftests benches bench test checkpatch clean deps FORCE
+.PHONY: all ko module modules-all selftests launcher guest benches bench test demo checkpatch clean deps FORCE
 
-all: module selftests
+all: module launcher selftests
 
 # Kbuild of 6.1 writes objects beside the sources, so each kernel gets a
 # tree of symlinks to build in: one source tree, many kernels.
@@ -63,12 +69,32 @@ modules-all: FORCE
 $(LINUX_SRC)/.extracted:
 	@$(SRC)/tools/deps --extract-only
 
-selftests: $(SELFTEST_BINS) $(BUILD)/selftests/run-selftests
+launcher: $(LAUNCHER)
+
+$(LAUNCHER): $(LAUNCHER_SOURCES) $(wildcard $(SRC)/launcher/*.h) $(SRC)/uapi/modvm.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(CFLAGS_USER) -o $@ $(LAUNCHER_SOURCES) -lpthread
+
+# The guest's busybox initramfs, booted by modvm-run in the tests and demo.
+guest: $(BUILD)/guest/initrd
+
+$(BUILD)/guest/initrd: $(SRC)/tools/guest-init $(SRC)/tools/busybox-initramfs
+	@rm -rf $(BUILD)/guest/root && mkdir -p $(BUILD)/guest/root
+	@install -m 755 $(SRC)/tools/guest-init $(BUILD)/guest/root/init
+	@$(SRC)/tools/busybox-initramfs $(BUILD)/guest/root $@
+	@echo "  GUEST   $@"
+
+selftests: $(SELFTEST_BINS) $(BUILD)/selftests/run-selftests $(BUILD)/selftests/launcher_test
 
 $(BUILD)/selftests/%: $(SRC)/selftests/%.c $(SELFTEST_LIB) $(wildcard $(SRC)/selftests/lib/*.h) $(SRC)/uapi/modvm.h $(LINUX_SRC)/.extracted
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(CFLAGS_USER) -o $@ $< $(SELFTEST_LIB) -lpthread
+
+$(BUILD)/selftests/launcher_test: $(SRC)/selftests/launcher_test.sh
+	@mkdir -p $(dir $@)
+	@cp $< $@ && chmod +x $@
 
 $(BUILD)/selftests/run-selftests: $(SRC)/selftests/run-selftests
 	@mkdir -p $(dir $@)
@@ -98,8 +124,14 @@ checkpatch: $(LINUX_SRC)/.extracted
 		-q -f \
 		$(filter-out Kbuild,$(MODULE_SOURCES)) uapi/modvm.h && echo "checkpatch: clean"
 
-test: modules-all selftests
+test: modules-all launcher guest selftests
 	@$(SRC)/tools/run-tests
+
+# From a fresh clone: dependencies, build, one guest boot in ENV.
+demo:
+	@$(SRC)/tools/deps
+	@$(MAKE) --no-print-directory modules-all launcher guest
+	@$(SRC)/tools/demo $(ENV)
 
 deps:
 	@$(SRC)/tools/deps

@@ -1,0 +1,137 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# modvm-run end to end, in an emulated host (busybox sh), KTAP output.
+#  - bad input (not a bzImage, initrd larger than memory, memory too small,
+#    missing device): one error line, non-zero status;
+#  - boots of the host's own kernel with the guest initramfs (make guest)
+#    on the device under test ($MODVM_DEVICE, else /dev/modvm) with 1 and
+#    2 vCPUs, and with 2 vCPUs on Debian's kvm.ko as the reference: the
+#    guest reaches init, sees its CPUs and memory, sleeps 1 s (timer
+#    interrupts), runs a command typed on its serial console, and its
+#    poweroff ends modvm-run with status 0.
+# A device without an in-kernel irqchip (KVM_CAP_IRQCHIP) skips the boots,
+# saying so; it is never a pass.
+cd "$(dirname "$0")" || exit 1
+# A guest that ended early closes the pipe its typed command goes to.
+trap '' PIPE
+run=../modvm-run
+kernel=../guest/bzImage
+initrd=../guest/initrd
+device=${MODVM_DEVICE:-/dev/modvm}
+limit=${MODVM_LAUNCHER_TIMEOUT:-900}
+mem_mib=160
+append="console=ttyS0,115200 quiet reboot=k panic=-1 pci=off"
+pass=0 fail=0 skip=0 n=0
+
+echo "TAP version 13"
+echo "1..8"
+
+result() {	# STATUS NAME [REASON]
+	n=$((n + 1))
+	case $1 in
+	pass) pass=$((pass + 1)); echo "ok $n $2" ;;
+	skip) skip=$((skip + 1)); echo "ok $n $2 # SKIP $3" ;;
+	*) fail=$((fail + 1)); echo "not ok $n $2" ;;
+	esac
+}
+
+# Bad input: NAME PATTERN ARGS...: status non-zero, exactly one stderr line
+# matching PATTERN, nothing on stdout.
+bad_input() {
+	name=$1 pattern=$2
+	shift 2
+	"$run" "$@" </dev/null >/tmp/launcher.out 2>/tmp/launcher.err
+	rc=$?
+	lines=$(wc -l </tmp/launcher.err)
+	echo "# $name: status $rc: $(cat /tmp/launcher.err)"
+	if [ "$rc" != 0 ] && [ "$lines" = 1 ] && [ ! -s /tmp/launcher.out ] &&
+	   grep -q "^modvm-run: .*$pattern" /tmp/launcher.err; then
+		result pass "$name"
+	else
+		result fail "$name"
+	fi
+}
+
+bad_input not_a_bzimage "not a bzImage" --device "$device" --kernel "$run"
+bad_input initrd_larger_than_memory "does not fit in 4 MiB of guest memory" \
+	--device "$device" --kernel "$kernel" --initrd "$kernel" --mem 4M
+bad_input memory_too_small "--mem 32 MiB is too small" \
+	--device "$device" --kernel "$kernel" --initrd "$initrd" --mem 32M
+bad_input device_missing "/dev/modvm-missing: no such device" \
+	--device /dev/modvm-missing --kernel "$kernel" --initrd "$initrd"
+bad_input cpus_not_a_number "--cpus: 'two' is not a number" \
+	--device "$device" --kernel "$kernel" --cpus two
+
+# Boot NAME DEVICE CPUS: the whole guest session, then check its output.
+boot() {
+	name=$1 dev=$2 cpus=$3
+	out=/tmp/launcher.$name.out err=/tmp/launcher.$name.err fifo=/tmp/launcher.$name.in
+	rm -f "$fifo" && mkfifo "$fifo" || { result fail "$name"; return; }
+	start=$(date +%s)
+	timeout "$limit" "$run" --device "$dev" --cpus "$cpus" --mem "${mem_mib}M" \
+		--kernel "$kernel" --initrd "$initrd" \
+		--append "$append -- sleep input" <"$fifo" >"$out" 2>"$err" &
+	pid=$!
+	exec 3>"$fifo"
+	# Type the command only once the guest reads its console: the
+	# UART's FIFO is reset when the guest's driver opens the port.
+	while kill -0 "$pid" 2>/dev/null &&
+	      ! grep -q 'waiting for a command' "$out"; do
+		sleep 1
+	done
+	echo 'echo "typed: $((6 * 7))"' >&3 2>/dev/null
+	exec 3>&-
+	wait "$pid"
+	rc=$?
+	tr -d '\r' <"$out" | grep -a '^modvm-guest\|^typed' | sed "s/^/# $name: /"
+	sed "s/^/# $name: stderr: /" "$err"
+	echo "# $name: status $rc in $(($(date +%s) - start)) s"
+	if grep -q 'KVM_CAP_IRQCHIP not reported' "$err"; then
+		result skip "$name" "$dev has no in-kernel irqchip (KVM_CAP_IRQCHIP not reported)"
+		return
+	fi
+	cpus_seen=$(tr -d '\r' <"$out" | sed -n 's/^modvm-guest: cpus //p')
+	mem_kb=$(tr -d '\r' <"$out" | sed -n 's/^modvm-guest: memtotal \([0-9]*\) kB/\1/p')
+	slept=$(tr -d '\r' <"$out" | sed -n 's/^modvm-guest: slept from \(.*\) to \(.*\) s/\1 \2/p')
+	ok=1
+	[ "$rc" = 0 ] || { echo "# $name: modvm-run status $rc, expected 0"; ok=0; }
+	[ "$cpus_seen" = "$cpus" ] || { echo "# $name: guest sees '$cpus_seen' CPUs, expected $cpus"; ok=0; }
+	# The kernel keeps its image and tables: MemTotal is within 80 MiB below.
+	if [ -z "$mem_kb" ] || [ "$mem_kb" -gt $((mem_mib * 1024)) ] ||
+	   [ "$mem_kb" -lt $(((mem_mib - 80) * 1024)) ]; then
+		echo "# $name: MemTotal '$mem_kb' kB, expected up to $((mem_mib * 1024)) kB"
+		ok=0
+	fi
+	if [ -z "$slept" ] || ! echo "$slept" | awk '{ exit !($2 - $1 >= 0.99) }'; then
+		echo "# $name: sleep 1 did not take 1 s of guest time ('$slept')"
+		ok=0
+	fi
+	tr -d '\r' <"$out" | grep -q '^typed: 42$' ||
+		{ echo "# $name: the command typed on the serial console did not run"; ok=0; }
+	tr -d '\r' <"$out" | grep -q '^modvm-guest: powering off' ||
+		{ echo "# $name: the guest did not reach its poweroff"; ok=0; }
+	[ "$ok" = 1 ] && result pass "$name" || result fail "$name"
+}
+
+if [ ! -e "$kernel" ] || [ ! -e "$initrd" ]; then
+	for t in boot_1cpu boot_2cpus kvm_reference_boot_2cpus; do
+		result skip "$t" "no guest kernel/initrd here (tools/hostvm --guest)"
+	done
+else
+	boot boot_1cpu "$device" 1
+	boot boot_2cpus "$device" 2
+	# The same guest on Debian's KVM, so a failure above can be told
+	# apart from a launcher bug.
+	if [ "$device" = /dev/kvm ]; then
+		result skip kvm_reference_boot_2cpus "the device under test is /dev/kvm"
+	elif [ ! -e /dev/kvm ] && [ ! -x /modvm/kvm/load ]; then
+		result skip kvm_reference_boot_2cpus "no kvm.ko in this host"
+	elif [ ! -e /dev/kvm ] && ! /modvm/kvm/load >/dev/null 2>&1; then
+		result skip kvm_reference_boot_2cpus "kvm.ko does not load in this host"
+	else
+		boot kvm_reference_boot_2cpus /dev/kvm 2
+	fi
+fi
+echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
+[ "$fail" = 0 ]
