@@ -14,6 +14,12 @@
 
 #include "modvm.h"
 
+/*
+ * Set once a reboot began: virtualization is then switched off under
+ * running vCPUs, and the backends' faulting instructions are expected.
+ */
+bool modvm_rebooting;
+
 /* Changed only with the CPU hotplug lock held for read and hw_lock. */
 static int hw_users;
 static DEFINE_MUTEX(hw_lock);
@@ -112,9 +118,18 @@ static struct syscore_ops hw_syscore_ops = {
 	.resume = hw_resume,
 };
 
-/* A CPU with virtualization on may ignore INIT: switch it off to reboot. */
+/*
+ * A CPU with virtualization on may ignore INIT: switch it off to reboot.
+ * vCPU threads may still be running: with modvm_rebooting set, KVM_RUN
+ * stops entering (core/run.c), and a VMX/SVM instruction that was about
+ * to run on a CPU switched off meanwhile faults into the backend's
+ * exception-table fixup instead of oopsing.
+ */
 static int hw_reboot(struct notifier_block *nb, unsigned long code, void *unused)
 {
+	WRITE_ONCE(modvm_rebooting, true);
+	/* The flag is visible before any CPU switches off. */
+	smp_wmb();
 	on_each_cpu(hw_disable_this_cpu, NULL, 1);
 	return NOTIFY_OK;
 }
@@ -123,6 +138,22 @@ static struct notifier_block hw_reboot_notifier = {
 	.notifier_call = hw_reboot,
 	.priority = 0,
 };
+
+/**
+ * modvm_hw_fault() - a VMX/SVM instruction faulted and was skipped.
+ * @insn: the instruction, for the log.
+ *
+ * Expected while rebooting, when the reboot notifier switches
+ * virtualization off under a running vCPU; anything else means the CPU
+ * left VMX/SVM operation behind our back (a modvm bug, or the kernel's
+ * emergency restart): logged, but the host carries on.
+ */
+void modvm_hw_fault(const char *insn)
+{
+	if (!READ_ONCE(modvm_rebooting))
+		pr_err_ratelimited("%s faulted: virtualization is off on CPU %d\n",
+				   insn, raw_smp_processor_id());
+}
 
 /**
  * modvm_hw_init() - register for hotplug, suspend and reboot events.

@@ -373,6 +373,8 @@ void modvm_vm_put(struct modvm_vm *vm);
 void modvm_kick_all(struct modvm_vm *vm, int request);
 
 /* core/hw.c */
+extern bool modvm_rebooting;
+void modvm_hw_fault(const char *insn);
 int modvm_hw_init(void);
 void modvm_hw_exit(void);
 int modvm_hw_get(void);

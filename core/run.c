@@ -268,7 +268,8 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 	 */
 	smp_store_mb(vcpu->mode, MODVM_IN_GUEST);
 	if (READ_ONCE(vcpu->requests) & ~BIT(MODVM_REQ_TLB_FLUSH) ||
-	    need_resched() || signal_pending(current)) {
+	    need_resched() || signal_pending(current) ||
+	    READ_ONCE(modvm_rebooting)) {
 		WRITE_ONCE(vcpu->mode, MODVM_OUTSIDE_GUEST);
 		local_irq_enable();
 		preempt_enable();
@@ -329,6 +330,11 @@ int modvm_vcpu_run(struct modvm_vcpu *vcpu)
 	}
 
 	for (;;) {
+		/* Virtualization is going off for a reboot (core/hw.c). */
+		if (READ_ONCE(modvm_rebooting)) {
+			r = -EIO;
+			break;
+		}
 		if (signal_pending(current)) {
 			run->exit_reason = KVM_EXIT_INTR;
 			r = -EINTR;

@@ -11,6 +11,7 @@
 #include <linux/slab.h>
 #include <asm/debugreg.h>
 #include <asm/msr.h>
+#include <asm/nospec-branch.h>
 #include <asm/processor.h>
 #include <asm/svm.h>
 #include <asm/traps.h>
@@ -52,8 +53,8 @@
 #define NPT_DIRTY		BIT_ULL(6)
 #define NPT_LARGE		BIT_ULL(7)	/* PS: a 2 MiB or 1 GiB leaf */
 
-asmlinkage void modvm_svm_vmrun(unsigned long vmcb_pa, u64 *gprs,
-				unsigned long host_save_pa);
+asmlinkage int modvm_svm_vmrun(unsigned long vmcb_pa, u64 *gprs,
+			       unsigned long host_save_pa);
 
 struct svm_cpu {
 	void *hsave;			/* MSR_VM_HSAVE_PA: VMRUN saves host state */
@@ -61,6 +62,7 @@ struct svm_cpu {
 	u64 asid_generation;
 	u32 next_asid;
 	u64 host_tsc_aux;
+	struct vmcb *last_vmcb;		/* compared only: may be freed */
 };
 
 struct svm_vcpu {
@@ -91,14 +93,15 @@ static inline struct svm_vcpu *to_svm(struct modvm_vcpu *vcpu)
 	return vcpu->backend;
 }
 
-static inline void clgi(void)
+/* Both fault once EFER.SVME went off under us (reboot): skip them then. */
+static inline void svm_clgi(void)
 {
-	asm volatile("clgi" ::: "memory");
+	asm volatile("1: clgi\n2:\n\t" _ASM_EXTABLE(1b, 2b) ::: "memory");
 }
 
-static inline void stgi(void)
+static inline void svm_stgi(void)
 {
-	asm volatile("stgi" ::: "memory");
+	asm volatile("1: stgi\n2:\n\t" _ASM_EXTABLE(1b, 2b) ::: "memory");
 }
 
 static int svm_probe(void)
@@ -636,6 +639,7 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	int cpu = smp_processor_id();
 	bool swap_tsc_aux;
 	u64 rip = vcpu->rip;
+	int fault;
 
 	if (!modvm_tdp) {
 		exit->type = MODVM_EXIT_UNHANDLED;
@@ -648,6 +652,16 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests);
 		new_asid(svm, sd);
 		svm->last_cpu = cpu;
+	}
+
+	/*
+	 * Another vCPU (maybe of another VM) ran here last: its branch
+	 * predictions must not steer this guest (IBPB, where the host uses
+	 * it for user processes too).
+	 */
+	if (sd->last_vmcb != vmcb) {
+		sd->last_vmcb = vmcb;
+		indirect_branch_prediction_barrier();
 	}
 
 	vmcb->save.rax = vcpu->gprs[MODVM_RAX];
@@ -672,11 +686,11 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		wrmsrl(MSR_TSC_AUX, vcpu->tsc_aux);
 
 	/* GIF=0 holds host interrupts until VMRUN; then they make it exit. */
-	clgi();
+	svm_clgi();
 	raw_local_irq_enable();
-	modvm_svm_vmrun(svm->vmcb_pa, vcpu->gprs, __pa(sd->host_vmcb));
+	fault = modvm_svm_vmrun(svm->vmcb_pa, vcpu->gprs, __pa(sd->host_vmcb));
 	raw_local_irq_disable();
-	stgi();
+	svm_stgi();
 
 	get_debugreg(svm->db[0], 0);
 	get_debugreg(svm->db[1], 1);
@@ -694,6 +708,13 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	vmcb->control.tlb_ctl = TLB_CONTROL_DO_NOTHING;
 	vmcb->control.event_inj = 0;
 
+	if (unlikely(fault)) {
+		/* SVME went off under us: the guest did not run. */
+		modvm_hw_fault("vmrun");
+		exit->type = MODVM_EXIT_FAIL_ENTRY;
+		exit->hw_reason = SVM_EXIT_ERR;
+		return;
+	}
 	save_interrupted_event(svm);
 	decode_exit(vcpu, exit, vcpu->rip);
 }

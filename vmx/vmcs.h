@@ -12,22 +12,33 @@
 #include <asm/asm.h>
 #include <asm/vmx.h>
 
+#include "../core/modvm.h"
+
 /*
  * VMREAD/VMWRITE fail only without a current VMCS or with a bad field:
- * both are modvm bugs, reported without bringing the host down.
+ * both are modvm bugs, reported without bringing the host down. They
+ * fault (#UD) once VMX operation was switched off under us (reboot);
+ * the exception table turns that into a read of 0 / a lost write.
  */
 static __always_inline unsigned long vmcs_read(unsigned long field)
 {
 	unsigned long value;
-	bool fail;
+	u8 fail;
 
-	asm volatile("vmread %[field], %[value]"
-		     CC_SET(na)
-		     : [value] "=rm" (value), CC_OUT(na) (fail)
+	asm volatile("1: vmread %[field], %[value]\n\t"
+		     "setna %[fail]\n\t"
+		     "jmp 3f\n"
+		     "2: movb $2, %[fail]\n"
+		     "3:\n\t"
+		     _ASM_EXTABLE(1b, 2b)
+		     : [value] "=r" (value), [fail] "=qm" (fail)
 		     : [field] "r" (field)
 		     : "cc");
 	if (unlikely(fail)) {
-		pr_err_ratelimited("vmread 0x%lx failed\n", field);
+		if (fail == 2)
+			modvm_hw_fault("vmread");
+		else
+			pr_err_ratelimited("vmread 0x%lx failed\n", field);
 		return 0;
 	}
 	return value;
@@ -35,14 +46,20 @@ static __always_inline unsigned long vmcs_read(unsigned long field)
 
 static __always_inline void vmcs_write(unsigned long field, unsigned long value)
 {
-	bool fail;
+	u8 fail;
 
-	asm volatile("vmwrite %[value], %[field]"
-		     CC_SET(na)
-		     : CC_OUT(na) (fail)
+	asm volatile("1: vmwrite %[value], %[field]\n\t"
+		     "setna %[fail]\n\t"
+		     "jmp 3f\n"
+		     "2: movb $2, %[fail]\n"
+		     "3:\n\t"
+		     _ASM_EXTABLE(1b, 2b)
+		     : [fail] "=qm" (fail)
 		     : [value] "rm" (value), [field] "r" (field)
 		     : "cc", "memory");
-	if (unlikely(fail))
+	if (unlikely(fail == 2))
+		modvm_hw_fault("vmwrite");
+	else if (unlikely(fail))
 		pr_err_ratelimited("vmwrite 0x%lx = 0x%lx failed\n",
 				   field, value);
 }
@@ -100,19 +117,24 @@ static inline void vmx_off(void)
 		     : : : "cc", "memory");
 }
 
-/* INVEPT of @type for @eptp (the context type needs it, global ignores it). */
+/*
+ * INVEPT of @type for @eptp (the context type needs it, global ignores
+ * it). A fault (VMX switched off under us) has nothing left to flush.
+ */
 static inline void ept_sync(unsigned long type, u64 eptp)
 {
 	struct {
 		u64 eptp, reserved;
 	} desc = { eptp, 0 };
 
-	asm volatile("invept %[desc], %[type]"
+	asm volatile("1: invept %[desc], %[type]\n"
+		     "2:\n\t"
+		     _ASM_EXTABLE(1b, 2b)
 		     : : [desc] "m" (desc), [type] "r" (type) : "cc", "memory");
 }
 
 /* vmenter.S */
-asmlinkage bool modvm_vmx_vmenter(u64 *gprs, bool launched);
+asmlinkage int modvm_vmx_vmenter(u64 *gprs, bool launched);
 extern const char modvm_vmx_vmexit[];
 
 #endif /* MODVM_VMX_VMCS_H */

@@ -7,7 +7,9 @@
 #include <linux/linkage.h>
 #include <asm/asm.h>
 #include <asm/unwind_hints.h>
+#include <asm/msr-index.h>
 #include <asm/nospec-branch.h>
+#include <asm/percpu.h>
 
 #include "../core/vmenter-macros.S"
 
@@ -17,7 +19,7 @@
 .section .noinstr.text, "ax"
 
 /*
- * bool modvm_vmx_vmenter(u64 *gprs, bool launched)
+ * int modvm_vmx_vmenter(u64 *gprs, bool launched)
  *
  * Called with interrupts off and the vCPU's VMCS current. RSP and RIP of
  * the guest live in the VMCS; the other registers are loaded from and
@@ -25,9 +27,10 @@
  * of the VMCS is modvm_vmx_vmexit; HOST_RSP is written here, so the exit
  * finds @gprs on top of the stack.
  *
- * Returns false after a VM exit (including a VM-entry failure reported as
- * an exit), true when VMLAUNCH/VMRESUME itself failed (VMfail: nothing
- * was loaded, VM_INSTRUCTION_ERROR says why).
+ * Returns 0 after a VM exit (including a VM-entry failure reported as an
+ * exit); 1 when VMLAUNCH/VMRESUME itself failed (VMfail: nothing was
+ * loaded, VM_INSTRUCTION_ERROR says why); 2 when a VMX instruction
+ * faulted because VMX operation was switched off under us (reboot).
  */
 SYM_FUNC_START(modvm_vmx_vmenter)
 	push	%rbp
@@ -40,23 +43,30 @@ SYM_FUNC_START(modvm_vmx_vmenter)
 	push	%rdi		/* gprs: (%rsp) at the VM exit */
 
 	mov	$VMCS_HOST_RSP, %rax
-	vmwrite	%rsp, %rax
+1:	vmwrite	%rsp, %rax
 	jbe	.Lvmfail
 
-	/* The flags of this test survive the MOVs below. */
-	cmpb	$0, %sil
+	/* CF = @launched: the MOVs and VERW below leave CF alone. */
+	bt	$0, %esi
 
 	mov	%rdi, %rax
 	LOAD_GUEST_GPRS %rax
 	mov	GPR(RAX)(%rax), %rax
 
+	/* CPUs that leak host data through their buffers get them cleared. */
+	VM_CLEAR_CPU_BUFFERS
+
 	UNWIND_HINT_SAVE
-	je	.Llaunch
-	vmresume
+	jnc	.Llaunch
+2:	vmresume
 	jmp	.Lvmfail
 .Llaunch:
-	vmlaunch
+3:	vmlaunch
 	jmp	.Lvmfail
+
+	_ASM_EXTABLE(1b, .Lfault)
+	_ASM_EXTABLE(2b, .Lfault)
+	_ASM_EXTABLE(3b, .Lfault)
 
 	/* The VM exit lands here with RSP = HOST_RSP, RIP = HOST_RIP. */
 SYM_INNER_LABEL(modvm_vmx_vmexit, SYM_L_GLOBAL)
@@ -67,17 +77,36 @@ SYM_INNER_LABEL(modvm_vmx_vmexit, SYM_L_GLOBAL)
 	STORE_GUEST_GPRS %rax
 	pop	GPR(RAX)(%rax)
 
-	/* The guest must not steer the host's return predictions. */
+	/*
+	 * Before the first RET: the guest must not steer the host's return
+	 * predictions (RSB). With legacy IBRS the host's SPEC_CTRL must be
+	 * written again after every exit, same value or not (the exit came
+	 * from a less privileged predictor mode); the guest cannot change
+	 * SPEC_CTRL itself (modvm offers no SPEC_CTRL: the MSR exits and
+	 * #GPs), so that is the only switching there is to do. The
+	 * branch-history clearing sequence is for hosts affected by BHI.
+	 */
 	FILL_RETURN_BUFFER %rax, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT, \
 			   X86_FEATURE_RSB_VMEXIT_LITE
+	ALTERNATIVE "jmp .Lspec_ctrl_done", "", X86_FEATURE_KERNEL_IBRS
+	mov	$MSR_IA32_SPEC_CTRL, %ecx
+	mov	PER_CPU_VAR(x86_spec_ctrl_current), %eax
+	mov	PER_CPU_VAR(x86_spec_ctrl_current + 4), %edx
+	wrmsr
+.Lspec_ctrl_done:
+	CLEAR_BRANCH_HISTORY_VMEXIT
 
-	CLEAR_GUEST_GPRS
-	xor	%eax, %eax
+	xor	%ebx, %ebx
 	jmp	.Lout
 
 .Lvmfail:
-	mov	$1, %eax
+	mov	$1, %ebx
+	jmp	.Lout
+.Lfault:
+	mov	$2, %ebx
 .Lout:
+	CLEAR_GUEST_GPRS
+	mov	%ebx, %eax
 	add	$8, %rsp	/* gprs */
 	pop	%rbx
 	pop	%r12

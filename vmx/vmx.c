@@ -20,6 +20,7 @@
 #include <asm/debugreg.h>
 #include <asm/desc.h>
 #include <asm/msr.h>
+#include <asm/nospec-branch.h>
 #include <asm/processor.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
@@ -90,6 +91,7 @@ static struct {
 struct vmx_cpu {
 	void *vmxon_region;
 	struct vmx_vcpu *current_vmcs;
+	struct vmx_vcpu *last_vmcs;	/* compared only: may be freed */
 	struct list_head loaded;
 	u64 star, lstar, cstar, sfmask, tsc_aux;
 };
@@ -482,9 +484,18 @@ static void vmx_load(struct vmx_vcpu *vmx)
 		vmx->need_flush = true;
 	}
 	if (vc->current_vmcs != vmx) {
-		if (vmcs_load(vmx->vmcs_pa))
+		if (vmcs_load(vmx->vmcs_pa) && !READ_ONCE(modvm_rebooting))
 			pr_err_ratelimited("VMPTRLD failed\n");
 		vc->current_vmcs = vmx;
+		/*
+		 * Another vCPU (maybe of another VM) was loaded here last:
+		 * its branch predictions must not steer this guest (IBPB,
+		 * where the host uses it for user processes too).
+		 */
+		if (vc->last_vmcs != vmx) {
+			vc->last_vmcs = vmx;
+			indirect_branch_prediction_barrier();
+		}
 	}
 	if (vmx->host_stale) {
 		write_host_cpu_state();
@@ -1397,15 +1408,19 @@ static void flush_guest_tlb(struct modvm_vcpu *vcpu)
 	ept_sync(vmx_caps.invept_type, ept_pointer(vcpu));
 }
 
-/* VMLAUNCH or VMRESUME; retries once if the launch state was wrong. */
-static bool enter_guest(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
+/*
+ * VMLAUNCH or VMRESUME; retries once if the launch state was wrong.
+ * Returns as modvm_vmx_vmenter(): 0 after an exit, 1 VMfail, 2 fault.
+ */
+static int enter_guest(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
 {
+	int tries, r = 1;
 	u32 err;
-	int tries;
 
 	for (tries = 0; tries < 2; tries++) {
-		if (!modvm_vmx_vmenter(vcpu->gprs, vmx->launched))
-			return true;
+		r = modvm_vmx_vmenter(vcpu->gprs, vmx->launched);
+		if (r != 1)
+			return r;
 		err = vmcs_read(VM_INSTRUCTION_ERROR);
 		if (err == VMXERR_VMLAUNCH_NONCLEAR)
 			vmx->launched = true;
@@ -1414,7 +1429,7 @@ static bool enter_guest(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
 		else
 			break;
 	}
-	return false;
+	return r;
 }
 
 static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
@@ -1424,6 +1439,7 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	struct host_state h;
 	int cpu = smp_processor_id();
 	u32 reason;
+	int r;
 
 	exit->insn_len = 0;
 	exit->hw_reason = 0;
@@ -1465,13 +1481,18 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	if (native_read_cr2() != vmx->cr2)
 		native_write_cr2(vmx->cr2);
 
-	if (!enter_guest(vcpu, vmx)) {
-		u32 err = vmcs_read(VM_INSTRUCTION_ERROR);
+	r = enter_guest(vcpu, vmx);
+	if (r) {
+		u32 err = r == 1 ? vmcs_read(VM_INSTRUCTION_ERROR) : 0;
 
 		load_host_msrs(vmx, vc, &h);
 		save_guest_debug(vmx);
 		/* Nothing was loaded: a bug in our controls or host state. */
-		pr_err_ratelimited("VM entry failed: VM-instruction error %u\n", err);
+		if (r == 1)
+			pr_err_ratelimited("VM entry failed: VM-instruction error %u\n",
+					   err);
+		else
+			modvm_hw_fault("vmlaunch/vmresume");
 		exit->type = MODVM_EXIT_FAIL_ENTRY;
 		exit->hw_reason = err;
 		return;
