@@ -58,9 +58,12 @@ void die_errno(const char *fmt, ...)
 void vm_exit(int status, const char *why)
 {
 	term_restore();
+	/* The guest may have left the console mid-line. */
+	if (why && isatty(STDOUT_FILENO))
+		fputs("\r\n", stdout);
 	fflush(stdout);
 	if (why)
-		fprintf(stderr, "\r\n%s: %s\n", progname, why);
+		fprintf(stderr, "%s: %s\n", progname, why);
 	/* exit() ends every vCPU thread with the process. */
 	exit(status);
 }

@@ -9,7 +9,8 @@
 #    2 vCPUs, and with 2 vCPUs on Debian's kvm.ko as the reference: the
 #    guest reaches init, sees its CPUs and memory, sleeps 1 s (timer
 #    interrupts), runs a command typed on its serial console, and its
-#    poweroff ends modvm-run with status 0.
+#    poweroff ends modvm-run with status 0;
+#  - a guest that triple-faults ends modvm-run with status 2 and a message.
 # A device without an in-kernel irqchip (KVM_CAP_IRQCHIP) skips the boots,
 # saying so; it is never a pass.
 cd "$(dirname "$0")" || exit 1
@@ -25,7 +26,7 @@ append="console=ttyS0,115200 quiet reboot=k panic=-1 pci=off"
 pass=0 fail=0 skip=0 n=0
 
 echo "TAP version 13"
-echo "1..8"
+echo "1..10"
 
 result() {	# STATUS NAME [REASON]
 	n=$((n + 1))
@@ -62,6 +63,43 @@ bad_input device_missing "/dev/modvm-missing: no such device" \
 	--device /dev/modvm-missing --kernel "$kernel" --initrd "$initrd"
 bad_input cpus_not_a_number "--cpus: 'two' is not a number" \
 	--device "$device" --kernel "$kernel" --cpus two
+
+# A bzImage whose 64-bit entry is UD2 with no IDT: #UD, #NP, #DF, then a
+# triple fault. Only the header fields modvm-run and the boot protocol use.
+crash_image=/tmp/launcher.crash.bzImage
+put() {	# OFFSET BYTES (printf octal escapes)
+	printf "$2" | dd of="$crash_image" bs=1 seek="$1" conv=notrunc 2>/dev/null
+}
+make_crash_image() {
+	dd if=/dev/zero of="$crash_image" bs=512 count=4 2>/dev/null
+	put $((0x1f1)) '\001'			# setup_sects: entry at 1024 + 0x200
+	put $((0x1fe)) '\125\252'		# boot_flag 0xaa55
+	put $((0x201)) '\146'			# header ends at 0x268
+	put $((0x202)) 'HdrS\014\002'		# protocol 2.12
+	put $((0x211)) '\001'			# LOADED_HIGH
+	put $((0x22c)) '\377\377\377\177'	# initrd_addr_max
+	put $((0x236)) '\001'			# XLF_KERNEL_64
+	put $((0x238)) '\377\007'		# cmdline_size
+	put $((0x259)) '\000\000\001'		# pref_address 16 MiB
+	put $((0x262)) '\020'			# init_size 1 MiB
+	put $((0x600)) '\017\013'		# ud2
+}
+
+# Triple fault NAME DEVICE: a message and status 2, not 0.
+triple_fault() {
+	timeout 120 "$run" --device "$2" --mem 64M --kernel "$crash_image" \
+		</dev/null >/tmp/launcher.out 2>/tmp/launcher.err
+	rc=$?
+	echo "# $1: status $rc: $(cat /tmp/launcher.err)"
+	if grep -q 'KVM_CAP_IRQCHIP not reported' /tmp/launcher.err; then
+		result skip "$1" "$2 has no in-kernel irqchip (KVM_CAP_IRQCHIP not reported)"
+	elif [ "$rc" = 2 ] && [ "$(wc -l </tmp/launcher.err)" = 1 ] &&
+	     grep -q '^modvm-run: guest crashed: triple fault' /tmp/launcher.err; then
+		result pass "$1"
+	else
+		result fail "$1"
+	fi
+}
 
 # Boot NAME DEVICE CPUS: the whole guest session, then check its output.
 boot() {
@@ -114,8 +152,11 @@ boot() {
 	[ "$ok" = 1 ] && result pass "$name" || result fail "$name"
 }
 
+make_crash_image
+triple_fault triple_fault "$device"
+
 if [ ! -e "$kernel" ] || [ ! -e "$initrd" ]; then
-	for t in boot_1cpu boot_2cpus kvm_reference_boot_2cpus; do
+	for t in boot_1cpu boot_2cpus kvm_reference_boot_2cpus kvm_reference_triple_fault; do
 		result skip "$t" "no guest kernel/initrd here (tools/hostvm --guest)"
 	done
 else
@@ -125,12 +166,16 @@ else
 	# apart from a launcher bug.
 	if [ "$device" = /dev/kvm ]; then
 		result skip kvm_reference_boot_2cpus "the device under test is /dev/kvm"
+		result skip kvm_reference_triple_fault "the device under test is /dev/kvm"
 	elif [ ! -e /dev/kvm ] && [ ! -x /modvm/kvm/load ]; then
 		result skip kvm_reference_boot_2cpus "no kvm.ko in this host"
+		result skip kvm_reference_triple_fault "no kvm.ko in this host"
 	elif [ ! -e /dev/kvm ] && ! /modvm/kvm/load >/dev/null 2>&1; then
 		result skip kvm_reference_boot_2cpus "kvm.ko does not load in this host"
+		result skip kvm_reference_triple_fault "kvm.ko does not load in this host"
 	else
 		boot kvm_reference_boot_2cpus /dev/kvm 2
+		triple_fault kvm_reference_triple_fault /dev/kvm
 	fi
 fi
 echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
