@@ -16,7 +16,10 @@
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 
+#include <linux/rcuwait.h>
+
 #include "emulate.h"
+#include "irqchip/irqchip.h"
 
 /* Limits reported through KVM_CHECK_EXTENSION. */
 #define MODVM_MAX_VCPUS		256
@@ -51,6 +54,33 @@ enum modvm_reg {
 	MODVM_NR_GPRS
 };
 
+/* What a VM exit interrupted: an event whose delivery must be repeated. */
+enum modvm_event_type {
+	MODVM_EVENT_NONE,
+	MODVM_EVENT_EXCEPTION,
+	MODVM_EVENT_SOFT_EXCEPTION,	/* INT3, INTO (and ICEBP) */
+	MODVM_EVENT_NMI,
+	MODVM_EVENT_INTR,
+	MODVM_EVENT_SOFT_INTR,		/* INT n */
+};
+
+/**
+ * struct modvm_event - an event delivery an exit interrupted.
+ * @type: MODVM_EVENT_*, NONE when the exit interrupted no delivery.
+ * @vector: its vector.
+ * @has_error: it pushes @error_code.
+ * @error_code: the error code.
+ * @insn_len: soft events: length of the instruction, 0 when the hardware
+ *	did not say (core decodes it then).
+ */
+struct modvm_event {
+	u8 type;
+	u8 vector;
+	bool has_error;
+	u32 error_code;
+	u32 insn_len;
+};
+
 /* What the backend saw at a VM exit, in vendor-neutral terms. */
 enum modvm_exit_type {
 	MODVM_EXIT_REENTER,	/* handled (host interrupt, ...): run again */
@@ -77,11 +107,13 @@ enum modvm_exit_type {
  * @hw_reason: the vendor's raw exit code, for error reports.
  * @io: port, access size, direction and string/rep forms of an I/O exit.
  * @tdp: faulting guest-physical address and the kind of access.
+ * @interrupted: the event whose delivery this exit interrupted.
  */
 struct modvm_exit {
 	enum modvm_exit_type type;
 	u32 insn_len;
 	u64 hw_reason;
+	struct modvm_event interrupted;
 	union {
 		struct {
 			u16 port;
@@ -98,13 +130,45 @@ struct modvm_exit {
 	};
 };
 
-/* An exception core wants delivered to the guest. */
+/**
+ * struct modvm_exception - an exception core wants delivered to the guest.
+ * @pending: queued, not yet handed to the backend.
+ * @injected: handed to the backend for the next entry, or its delivery
+ *	was interrupted by an exit and must be repeated.
+ * @has_error: whether it pushes an error code.
+ * @has_cr2: a new #PF whose @cr2 the backend writes to CR2 on delivery
+ *	(not when the delivery of an earlier #PF is only repeated).
+ * @soft: INT3/INTO: @insn_len is the length of the instruction.
+ * @vector: the exception vector.
+ * @insn_len: instruction length for @soft.
+ * @error_code: the error code.
+ * @cr2: the faulting address of a #PF.
+ */
 struct modvm_exception {
 	bool pending;
+	bool injected;
 	bool has_error;
+	bool has_cr2;
+	bool soft;
 	u8 vector;
+	u8 insn_len;
 	u32 error_code;
-	u64 cr2;		/* for #PF */
+	u64 cr2;
+};
+
+/**
+ * struct modvm_interrupt - a maskable interrupt chosen for delivery.
+ * @injected: delivered on the next entry (or re-delivered after an exit
+ *	interrupted its delivery).
+ * @soft: an INT n instruction's interrupt; @insn_len is its length.
+ * @nr: the vector.
+ * @insn_len: instruction length for @soft.
+ */
+struct modvm_interrupt {
+	bool injected;
+	bool soft;
+	u8 nr;
+	u8 insn_len;
 };
 
 /* Control registers and mode bits the walker and decoder need. */
@@ -170,6 +234,19 @@ struct modvm_page_cache {
  * @set_msr: write one; -ENOENT if not its own, -EINVAL for a bad value.
  * @get_dr: read DR6/DR7; @set_dr: write them.
  * @inject_exception: deliver an exception on the entry that follows.
+ *	Like the other inject and window hooks, called with IRQs off just
+ *	before @run; core calls at most one inject hook per entry.
+ * @inject_nmi: deliver an NMI on the entry that follows; NMIs are then
+ *	blocked until the guest's IRET.
+ * @inject_irq: deliver a maskable (or INT n) interrupt on that entry.
+ * @set_event_windows: make the entry that follows exit as soon as the
+ *	guest can take a maskable interrupt (@irq) or an NMI (@nmi); such an
+ *	exit is MODVM_EXIT_REENTER. Both false: no window exits.
+ * @get_interrupt_shadow: KVM_X86_SHADOW_INT_STI/MOV_SS bits now in force.
+ * @set_interrupt_shadow: set them (KVM_SET_VCPU_EVENTS).
+ * @get_nmi_masked: NMIs are blocked (an NMI handler has not IRETed yet).
+ * @set_nmi_masked: block or unblock them.
+ * @get_cr8: the CR8 the guest last wrote or reads; @set_cr8: set it.
  * @tdp: the TDP page-table format.
  */
 struct modvm_backend_ops {
@@ -192,6 +269,16 @@ struct modvm_backend_ops {
 	void (*set_dr)(struct modvm_vcpu *vcpu, int dr, u64 value);
 	void (*inject_exception)(struct modvm_vcpu *vcpu,
 				 const struct modvm_exception *ex);
+	void (*inject_nmi)(struct modvm_vcpu *vcpu);
+	void (*inject_irq)(struct modvm_vcpu *vcpu,
+			   const struct modvm_interrupt *irq);
+	void (*set_event_windows)(struct modvm_vcpu *vcpu, bool irq, bool nmi);
+	u32 (*get_interrupt_shadow)(struct modvm_vcpu *vcpu);
+	void (*set_interrupt_shadow)(struct modvm_vcpu *vcpu, u32 mask);
+	bool (*get_nmi_masked)(struct modvm_vcpu *vcpu);
+	void (*set_nmi_masked)(struct modvm_vcpu *vcpu, bool masked);
+	u8 (*get_cr8)(struct modvm_vcpu *vcpu);
+	void (*set_cr8)(struct modvm_vcpu *vcpu, u8 cr8);
 	const struct modvm_tdp_format *tdp;
 };
 
@@ -287,6 +374,11 @@ enum modvm_vcpu_mode {
 /* vcpu->requests bits: work to do before the next entry. */
 #define MODVM_REQ_TLB_FLUSH	0	/* flush the guest's TLB entries */
 #define MODVM_REQ_TRIPLE_FAULT	1	/* end KVM_RUN with KVM_EXIT_SHUTDOWN */
+#define MODVM_REQ_EVENT		2	/* re-evaluate pending events (a kick) */
+
+/* vcpu->pending_events bits: INIT and SIPI from other vCPUs' local APICs. */
+#define MODVM_PENDING_INIT	0
+#define MODVM_PENDING_SIPI	1
 
 /* The memory operand of an INS/OUTS, as decoded at its exit. */
 struct modvm_string_op {
@@ -334,6 +426,14 @@ struct modvm_pio {
  * @mmio: the MMIO exits of the instruction being emulated.
  * @exception: an exception to deliver on the next entry.
  * @mmu_pages: page-table pages for the next guest-physical fault.
+ * @interrupt: the maskable interrupt being delivered.
+ * @nmi_queued: NMIs sent from any context, not yet seen by the vCPU.
+ * @nmi_pending: NMIs waiting for delivery (at most 2, as on hardware:
+ *	one being handled and one latched).
+ * @nmi_injected: an NMI is being delivered.
+ * @mp_state: KVM_MP_STATE_*; only RUNNABLE without an in-kernel irqchip.
+ * @pending_events: MODVM_PENDING_* bits; @sipi_vector of the last SIPI.
+ * @wait: where the vCPU thread sleeps in HLT or waiting for SIPI.
  * @backend: vendor state.
  */
 struct modvm_vcpu {
@@ -363,6 +463,14 @@ struct modvm_vcpu {
 	struct modvm_mmio mmio;
 	struct modvm_exception exception;
 	struct modvm_page_cache mmu_pages;
+	struct modvm_interrupt interrupt;
+	atomic_t nmi_queued;
+	u8 nmi_pending;
+	bool nmi_injected;
+	u32 mp_state;
+	unsigned long pending_events;
+	u8 sipi_vector;
+	struct rcuwait wait;
 	void *backend;
 };
 
@@ -392,6 +500,7 @@ int modvm_write_guest(struct modvm_vcpu *vcpu, u64 gpa, const void *data, int le
 /* core/vcpu.c */
 int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id);
 void modvm_vcpu_free(struct modvm_vcpu *vcpu);
+void modvm_vcpu_reset(struct modvm_vcpu *vcpu, bool init);
 
 /* core/regs.c */
 long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
@@ -406,6 +515,25 @@ void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
 void modvm_inject_gp(struct modvm_vcpu *vcpu);
 void modvm_queue_page_fault(struct modvm_vcpu *vcpu, u64 cr2, u32 error_code);
 void modvm_inject_ud(struct modvm_vcpu *vcpu);
+
+/* core/events.c */
+void modvm_vcpu_kick(struct modvm_vcpu *vcpu);
+void modvm_vcpu_queue_nmi(struct modvm_vcpu *vcpu);
+void modvm_vcpu_deliver_init(struct modvm_vcpu *vcpu);
+void modvm_vcpu_deliver_sipi(struct modvm_vcpu *vcpu, u8 vector);
+void modvm_events_vcpu_init(struct modvm_vcpu *vcpu);
+long modvm_events_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
+			void __user *argp);
+bool modvm_events_before_run(struct modvm_vcpu *vcpu);
+void modvm_events_prepare(struct modvm_vcpu *vcpu, bool *irq_window,
+			  bool *nmi_window);
+void modvm_events_inject(struct modvm_vcpu *vcpu, bool irq_window,
+			 bool nmi_window);
+void modvm_events_after_exit(struct modvm_vcpu *vcpu,
+			     const struct modvm_exit *exit);
+int modvm_events_halt(struct modvm_vcpu *vcpu);
+void modvm_events_exit_to_user(struct modvm_vcpu *vcpu);
+bool modvm_events_irq_window_open(struct modvm_vcpu *vcpu);
 
 /* core/cpuid.c */
 long modvm_get_supported_cpuid(struct kvm_cpuid2 __user *argp);

@@ -40,9 +40,11 @@ void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
 {
 	struct modvm_exception *ex = &vcpu->exception;
 
-	if (ex->pending) {
+	/* One being delivered again counts as much as one not yet tried. */
+	if (ex->pending || ex->injected) {
 		u8 first = ex->vector;
 
+		ex->injected = false;
 		if (first == X86_TRAP_DF) {
 			set_bit(MODVM_REQ_TRIPLE_FAULT, &vcpu->requests);
 			ex->pending = false;
@@ -57,6 +59,8 @@ void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
 		}
 	}
 	ex->pending = true;
+	ex->has_cr2 = false;
+	ex->soft = false;
 	ex->vector = vector;
 	ex->has_error = has_error;
 	ex->error_code = error_code;
@@ -71,7 +75,10 @@ void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
 void modvm_queue_page_fault(struct modvm_vcpu *vcpu, u64 cr2, u32 error_code)
 {
 	modvm_queue_exception(vcpu, X86_TRAP_PF, true, error_code);
-	vcpu->exception.cr2 = cr2;
+	if (vcpu->exception.vector == X86_TRAP_PF) {
+		vcpu->exception.has_cr2 = true;
+		vcpu->exception.cr2 = cr2;
+	}
 }
 
 /**
@@ -166,8 +173,7 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		/* Decoding it queued a #PF: the guest takes that, no halt. */
 		if (vcpu->rip == rip)
 			return 1;
-		run->exit_reason = KVM_EXIT_HLT;
-		return 0;
+		return modvm_events_halt(vcpu);
 	}
 	case MODVM_EXIT_IO:
 		return modvm_handle_io(vcpu, exit);
@@ -250,7 +256,9 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 	struct modvm_exit exit = { .type = MODVM_EXIT_REENTER };
 	u64 host_xcr0 = 0;
 	bool xsave = boot_cpu_has(X86_FEATURE_XSAVE);
+	bool irq_window, nmi_window;
 
+	modvm_events_prepare(vcpu, &irq_window, &nmi_window);
 	preempt_disable();
 	local_irq_disable();
 	/*
@@ -275,10 +283,7 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 		preempt_enable();
 		return 1;
 	}
-	if (vcpu->exception.pending) {
-		modvm_backend->inject_exception(vcpu, &vcpu->exception);
-		vcpu->exception.pending = false;
-	}
+	modvm_events_inject(vcpu, irq_window, nmi_window);
 	if (xsave) {
 		host_xcr0 = xgetbv(XCR_XFEATURE_ENABLED_MASK);
 		if (vcpu->xcr0 != host_xcr0)
@@ -301,6 +306,7 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 	local_irq_enable();
 	preempt_enable();
 
+	modvm_events_after_exit(vcpu, &exit);
 	return handle_exit(vcpu, &exit);
 }
 
@@ -346,11 +352,18 @@ int modvm_vcpu_run(struct modvm_vcpu *vcpu)
 			r = 0;
 			break;
 		}
+		if (!modvm_events_before_run(vcpu))
+			continue;
 		r = enter_guest(vcpu);
 		if (r <= 0)
 			break;
+		if (modvm_events_irq_window_open(vcpu)) {
+			r = 0;
+			break;
+		}
 	}
 out:
+	modvm_events_exit_to_user(vcpu);
 	fpu_swap_kvm_fpstate(&vcpu->guest_fpu, false);
 	return r < 0 ? r : 0;
 }

@@ -18,19 +18,36 @@
 
 #include "modvm.h"
 
-/* Architectural state after RESET (SDM 10.1, APM 14.1), as KVM has it. */
-static void vcpu_reset(struct modvm_vcpu *vcpu)
+/**
+ * modvm_vcpu_reset() - architectural state after RESET or INIT.
+ * @vcpu: the vCPU.
+ * @init: INIT (SDM 10.1, APM 14.1): the APIC base, MSRs and TSC are kept.
+ *
+ * Pending and in-flight events are dropped, as the CPU drops them; the
+ * local APIC (if in the kernel) is reset too, so its vCPU state must
+ * exist before the first call.
+ */
+void modvm_vcpu_reset(struct modvm_vcpu *vcpu, bool init)
 {
 	memset(vcpu->gprs, 0, sizeof(vcpu->gprs));
 	vcpu->gprs[MODVM_RDX] = MODVM_RESET_RDX;
 	vcpu->rip = 0xfff0;
 	vcpu->rflags = X86_EFLAGS_FIXED;
 	vcpu->xcr0 = XFEATURE_MASK_FP;
-	vcpu->apic_base = APIC_DEFAULT_PHYS_BASE | MSR_IA32_APICBASE_ENABLE |
-			  (vcpu->id ? 0 : MSR_IA32_APICBASE_BSP);
-	vcpu->misc_enable = MSR_IA32_MISC_ENABLE_FAST_STRING;
-	vcpu->tsc_offset = -(s64)rdtsc();
+	if (!init) {
+		vcpu->apic_base = APIC_DEFAULT_PHYS_BASE |
+				  MSR_IA32_APICBASE_ENABLE |
+				  (vcpu->id ? 0 : MSR_IA32_APICBASE_BSP);
+		vcpu->misc_enable = MSR_IA32_MISC_ENABLE_FAST_STRING;
+		vcpu->tsc_offset = -(s64)rdtsc();
+	}
+	memset(&vcpu->exception, 0, sizeof(vcpu->exception));
+	memset(&vcpu->interrupt, 0, sizeof(vcpu->interrupt));
+	atomic_set(&vcpu->nmi_queued, 0);
+	vcpu->nmi_pending = 0;
+	vcpu->nmi_injected = false;
 	modvm_backend->vcpu_reset(vcpu);
+	modvm_irqchip_vcpu_reset(vcpu, init);
 }
 
 static vm_fault_t modvm_vcpu_fault(struct vm_fault *vmf)
@@ -89,7 +106,9 @@ static long modvm_vcpu_ioctl(struct file *filp, unsigned int ioctl,
 		r = modvm_msrs_ioctl(vcpu, argp, ioctl == KVM_SET_MSRS);
 		break;
 	default:
-		r = modvm_vcpu_regs_ioctl(vcpu, ioctl, argp);
+		r = modvm_events_ioctl(vcpu, ioctl, argp);
+		if (r == -ENOTTY)
+			r = modvm_vcpu_regs_ioctl(vcpu, ioctl, argp);
 		/* KVM answers unknown vCPU ioctls with -EINVAL. */
 		if (r == -ENOTTY)
 			r = -EINVAL;
@@ -174,7 +193,8 @@ int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id)
 	r = modvm_backend->vcpu_create(vcpu);
 	if (r)
 		goto free_vcpu;
-	vcpu_reset(vcpu);
+	modvm_vcpu_reset(vcpu, false);
+	modvm_events_vcpu_init(vcpu);
 
 	/*
 	 * Everything that can fail comes before the vCPU is published:

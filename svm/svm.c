@@ -71,8 +71,19 @@ struct svm_vcpu {
 	u64 asid_generation;
 	int last_cpu;
 	u64 db[4];		/* guest DR0-3, live in hardware in guest mode */
-	u32 reinject;		/* EXITINTINFO of an interrupted event delivery */
-	u32 reinject_err;
+	u64 exit_rip;		/* RIP at the last exit: int_state is for it */
+	/*
+	 * SVM keeps no NMI blocking of its own for injected NMIs: software
+	 * blocks them from injection until the handler's IRET (intercepted)
+	 * has executed, i.e. until RIP moved past the IRET.
+	 */
+	bool nmi_masked;
+	bool nmi_iret;		/* the IRET ending the handler exited */
+	u64 nmi_iret_rip;
+	/* Single-step over what blocks a pending NMI, with these TF/RF. */
+	bool nmi_singlestep;
+	u64 nmi_singlestep_flags;
+	bool irq_window;
 };
 
 static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
@@ -220,6 +231,11 @@ static void set_intercept(struct vmcb *vmcb, int bit)
 	vmcb->control.intercepts[bit / 32] |= BIT(bit % 32);
 }
 
+static void clear_intercept(struct vmcb *vmcb, int bit)
+{
+	vmcb->control.intercepts[bit / 32] &= ~BIT(bit % 32);
+}
+
 /* VMCB at RESET; also after a shutdown, which leaves the VMCB undefined. */
 static void init_vmcb(struct modvm_vcpu *vcpu)
 {
@@ -279,7 +295,10 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 	s->g_pat = 0x0007040600070406ULL;
 	s->rflags = X86_EFLAGS_FIXED;
 	s->rip = 0xfff0;
-	to_svm(vcpu)->reinject = 0;
+	to_svm(vcpu)->nmi_masked = false;
+	to_svm(vcpu)->nmi_iret = false;
+	to_svm(vcpu)->nmi_singlestep = false;
+	to_svm(vcpu)->irq_window = false;
 	/* The ASID was cleared with the VMCB: take a fresh one on entry. */
 	to_svm(vcpu)->asid_generation = 0;
 }
@@ -510,8 +529,103 @@ static void svm_inject_exception(struct modvm_vcpu *vcpu,
 				  SVM_EVTINJ_VALID |
 				  (ex->has_error ? SVM_EVTINJ_VALID_ERR : 0);
 	vmcb->control.event_inj_err = ex->error_code;
-	if (ex->vector == X86_TRAP_PF)
+	if (ex->has_cr2)
 		vmcb->save.cr2 = ex->cr2;
+}
+
+static void svm_set_nmi_masked(struct modvm_vcpu *vcpu, bool masked)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	svm->nmi_masked = masked;
+	svm->nmi_iret = false;
+	if (masked)
+		set_intercept(svm->vmcb, INTERCEPT_IRET);
+	else
+		clear_intercept(svm->vmcb, INTERCEPT_IRET);
+}
+
+static bool svm_get_nmi_masked(struct modvm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->nmi_masked;
+}
+
+static void svm_inject_nmi(struct modvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = to_svm(vcpu)->vmcb;
+
+	vmcb->control.event_inj = X86_TRAP_NMI | SVM_EVTINJ_TYPE_NMI |
+				  SVM_EVTINJ_VALID;
+	svm_set_nmi_masked(vcpu, true);
+}
+
+/*
+ * Software interrupts are never given back by the exit (the guest runs
+ * INT n again), so every interrupt core injects is an external one.
+ */
+static void svm_inject_irq(struct modvm_vcpu *vcpu,
+			   const struct modvm_interrupt *irq)
+{
+	to_svm(vcpu)->vmcb->control.event_inj = irq->nr | SVM_EVTINJ_TYPE_INTR |
+						SVM_EVTINJ_VALID;
+}
+
+/* STI and MOV SS shadows are one bit in the VMCB, valid at exit_rip only. */
+static u32 svm_get_interrupt_shadow(struct modvm_vcpu *vcpu)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	if (vcpu->rip != svm->exit_rip ||
+	    !(svm->vmcb->control.int_state & SVM_INTERRUPT_SHADOW_MASK))
+		return 0;
+	return KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS;
+}
+
+static void svm_set_interrupt_shadow(struct modvm_vcpu *vcpu, u32 mask)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+
+	svm->exit_rip = vcpu->rip;
+	if (mask)
+		svm->vmcb->control.int_state |= SVM_INTERRUPT_SHADOW_MASK;
+	else
+		svm->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+}
+
+/*
+ * Interrupt window: a virtual interrupt (V_IRQ) the guest takes as soon
+ * as RFLAGS.IF and the interrupt shadow let it, intercepted (VINTR).
+ * NMI window: the IRET intercept ends an NMI handler; what remains (the
+ * IRET itself, an interrupt shadow) is single-stepped.
+ */
+static void svm_set_event_windows(struct modvm_vcpu *vcpu, bool irq, bool nmi)
+{
+	struct svm_vcpu *svm = to_svm(vcpu);
+	struct vmcb *vmcb = svm->vmcb;
+
+	svm->irq_window = irq;
+	vmcb->control.int_ctl &= ~(V_IRQ_MASK | V_INTR_PRIO_MASK | V_IGN_TPR_MASK);
+	if (irq) {
+		vmcb->control.int_ctl |= V_IRQ_MASK | V_IGN_TPR_MASK |
+					 (0xf << V_INTR_PRIO_SHIFT);
+		vmcb->control.int_vector = 0;
+		set_intercept(vmcb, INTERCEPT_VINTR);
+	} else {
+		clear_intercept(vmcb, INTERCEPT_VINTR);
+	}
+	svm->nmi_singlestep = nmi && (!svm->nmi_masked || svm->nmi_iret);
+}
+
+static u8 svm_get_cr8(struct modvm_vcpu *vcpu)
+{
+	return to_svm(vcpu)->vmcb->control.int_ctl & V_TPR_MASK;
+}
+
+static void svm_set_cr8(struct modvm_vcpu *vcpu, u8 cr8)
+{
+	struct vmcb_control_area *c = &to_svm(vcpu)->vmcb->control;
+
+	c->int_ctl = (c->int_ctl & ~V_TPR_MASK) | (cr8 & V_TPR_MASK);
 }
 
 /* A fresh ASID on this CPU; flushes all ASIDs when they run out. */
@@ -526,23 +640,42 @@ static void new_asid(struct svm_vcpu *svm, struct svm_cpu *sd)
 	svm->asid_generation = sd->asid_generation;
 }
 
-/* Event delivery that an exit interrupted is delivered again. */
-static void save_interrupted_event(struct svm_vcpu *svm)
+/* Event delivery that an exit interrupted, for core to deliver again. */
+static void save_interrupted_event(struct modvm_vcpu *vcpu,
+				   struct modvm_exit *exit)
 {
+	struct svm_vcpu *svm = to_svm(vcpu);
 	u32 info = svm->vmcb->control.exit_int_info;
 	u32 type = info & SVM_EXITINTINFO_TYPE_MASK;
 	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
+	struct modvm_event *ev = &exit->interrupted;
 
-	svm->reinject = 0;
+	ev->type = MODVM_EVENT_NONE;
 	if (!(info & SVM_EXITINTINFO_VALID))
 		return;
-	/* Software interrupts and #BP/#OF re-execute their instruction. */
+	/*
+	 * Software interrupts and #BP/#OF: RIP is still at their
+	 * instruction, which the guest executes again.
+	 */
 	if (type == SVM_EXITINTINFO_TYPE_SOFT ||
 	    (type == SVM_EXITINTINFO_TYPE_EXEPT &&
 	     (vector == X86_TRAP_BP || vector == X86_TRAP_OF)))
 		return;
-	svm->reinject = info;
-	svm->reinject_err = svm->vmcb->control.exit_int_info_err;
+	ev->vector = vector;
+	switch (type) {
+	case SVM_EXITINTINFO_TYPE_NMI:
+		ev->type = MODVM_EVENT_NMI;
+		/* Not delivered: not blocking either, until injected again. */
+		svm_set_nmi_masked(vcpu, false);
+		break;
+	case SVM_EXITINTINFO_TYPE_INTR:
+		ev->type = MODVM_EVENT_INTR;
+		break;
+	default:
+		ev->type = MODVM_EVENT_EXCEPTION;
+		ev->has_error = info & SVM_EXITINTINFO_VALID_ERR;
+		ev->error_code = svm->vmcb->control.exit_int_info_err;
+	}
 }
 
 static u32 insn_len(struct svm_vcpu *svm, u64 rip)
@@ -563,6 +696,14 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 	case SVM_EXIT_INTR:
 	case SVM_EXIT_NMI:
 	case SVM_EXIT_SMI:
+	case SVM_EXIT_VINTR:
+		exit->type = MODVM_EXIT_REENTER;
+		return;
+	case SVM_EXIT_IRET:
+		/* NMIs stay blocked until this IRET has executed. */
+		svm->nmi_iret = true;
+		svm->nmi_iret_rip = rip;
+		clear_intercept(svm->vmcb, INTERCEPT_IRET);
 		exit->type = MODVM_EXIT_REENTER;
 		return;
 	case SVM_EXIT_CPUID:
@@ -605,6 +746,7 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 		return;
 	case SVM_EXIT_SHUTDOWN:
 		exit->type = MODVM_EXIT_SHUTDOWN;
+		exit->interrupted.type = MODVM_EVENT_NONE;
 		init_vmcb(vcpu);
 		return;
 	case SVM_EXIT_NPF:
@@ -618,8 +760,14 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 		exit->type = MODVM_EXIT_REENTER;
 		return;
 	case SVM_EXIT_EXCP_BASE + X86_TRAP_DB:
-		modvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
 		exit->type = MODVM_EXIT_REENTER;
+		/* Our own single-step toward an NMI window is not the guest's. */
+		if (svm->nmi_singlestep &&
+		    !(svm->nmi_singlestep_flags & X86_EFLAGS_TF)) {
+			svm->vmcb->save.dr6 &= ~DR_STEP;
+			return;
+		}
+		modvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
 		return;
 	case SVM_EXIT_ERR:
 		exit->type = MODVM_EXIT_FAIL_ENTRY;
@@ -668,12 +816,15 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	vmcb->save.rsp = vcpu->gprs[MODVM_RSP];
 	vmcb->save.rip = rip;
 	vmcb->save.rflags = vcpu->rflags;
-	vmcb->control.tsc_offset = vcpu->tsc_offset;
-	if (svm->reinject && !(vmcb->control.event_inj & SVM_EVTINJ_VALID)) {
-		vmcb->control.event_inj = svm->reinject;
-		vmcb->control.event_inj_err = svm->reinject_err;
+	if (svm->nmi_singlestep) {
+		svm->nmi_singlestep_flags = vcpu->rflags &
+					    (X86_EFLAGS_TF | X86_EFLAGS_RF);
+		vmcb->save.rflags |= X86_EFLAGS_TF | X86_EFLAGS_RF;
 	}
-	svm->reinject = 0;
+	/* The shadow of an STI or MOV SS ends once RIP moved past it. */
+	if (rip != svm->exit_rip)
+		vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW_MASK;
+	vmcb->control.tsc_offset = vcpu->tsc_offset;
 	vmcb->control.clean = 0;
 
 	set_debugreg(svm->db[0], 0);
@@ -705,8 +856,15 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	vcpu->gprs[MODVM_RSP] = vmcb->save.rsp;
 	vcpu->rip = vmcb->save.rip;
 	vcpu->rflags = vmcb->save.rflags;
+	if (svm->nmi_singlestep) {
+		vcpu->rflags &= ~(X86_EFLAGS_TF | X86_EFLAGS_RF);
+		vcpu->rflags |= svm->nmi_singlestep_flags;
+	}
+	svm->exit_rip = vcpu->rip;
 	vmcb->control.tlb_ctl = TLB_CONTROL_DO_NOTHING;
 	vmcb->control.event_inj = 0;
+	if (svm->nmi_iret && vcpu->rip != svm->nmi_iret_rip)
+		svm_set_nmi_masked(vcpu, false);
 
 	if (unlikely(fault)) {
 		/* SVME went off under us: the guest did not run. */
@@ -715,8 +873,9 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		exit->hw_reason = SVM_EXIT_ERR;
 		return;
 	}
-	save_interrupted_event(svm);
+	save_interrupted_event(vcpu, exit);
 	decode_exit(vcpu, exit, vcpu->rip);
+	svm->nmi_singlestep = false;
 }
 
 static u64 npt_make_leaf(u64 pfn, bool writable, int level)
@@ -774,5 +933,14 @@ const struct modvm_backend_ops modvm_svm_ops = {
 	.get_dr = svm_get_dr,
 	.set_dr = svm_set_dr,
 	.inject_exception = svm_inject_exception,
+	.inject_nmi = svm_inject_nmi,
+	.inject_irq = svm_inject_irq,
+	.set_event_windows = svm_set_event_windows,
+	.get_interrupt_shadow = svm_get_interrupt_shadow,
+	.set_interrupt_shadow = svm_set_interrupt_shadow,
+	.get_nmi_masked = svm_get_nmi_masked,
+	.set_nmi_masked = svm_set_nmi_masked,
+	.get_cr8 = svm_get_cr8,
+	.set_cr8 = svm_set_cr8,
 	.tdp = &npt_format,
 };

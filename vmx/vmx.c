@@ -80,6 +80,7 @@ static struct {
 	unsigned long invept_type;
 	int ept_max_level;		/* largest EPT leaf: 1, 2 or 3 */
 	bool vpid, pat, efer, rdtscp, ptimer;
+	bool vnmi;			/* virtual NMIs and NMI-window exits */
 	u32 ptimer_value;		/* one host tick */
 } vmx_caps;
 
@@ -109,9 +110,10 @@ struct vmx_vcpu {
 	u16 vpid;
 	unsigned long host_cr3, host_cr4;
 	u64 exit_rip;		/* RIP at the last exit */
-	/* Event to inject on the next entry, and one an exit interrupted. */
-	u32 inject_info, inject_err;
-	u32 reinject_info, reinject_err;
+	/* Event to inject on the next entry, and the windows to open. */
+	u32 inject_info, inject_err, inject_len;
+	bool irq_window, nmi_window;
+	bool soft_nmi_masked;	/* NMI blocking without virtual NMIs */
 	/* State VMX does not keep in the VMCS. */
 	u64 db[4], dr6, cr2, cr8;
 	u64 kernel_gs_base, star, lstar, cstar, sfmask;
@@ -192,7 +194,8 @@ static bool setup_controls(void)
 	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS :
 			      MSR_IA32_VMX_PINBASED_CTLS,
 			      PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING,
-			      PIN_BASED_VMX_PREEMPTION_TIMER, &vmx_caps.pin);
+			      PIN_BASED_VMX_PREEMPTION_TIMER |
+			      PIN_BASED_VIRTUAL_NMIS, &vmx_caps.pin);
 	/* Armed per entry, see arm_preemption_timer(). */
 	vmx_caps.ptimer = vmx_caps.pin & PIN_BASED_VMX_PREEMPTION_TIMER;
 	vmx_caps.pin &= ~PIN_BASED_VMX_PREEMPTION_TIMER;
@@ -211,6 +214,15 @@ static bool setup_controls(void)
 			      CPU_BASED_MWAIT_EXITING | CPU_BASED_MONITOR_EXITING |
 			      CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
 			      CPU_BASED_USE_MSR_BITMAPS, &vmx_caps.proc);
+	/* The window exits are set per entry; NMI windows need virtual NMIs. */
+	adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS :
+			MSR_IA32_VMX_PROCBASED_CTLS, CPU_BASED_INTR_WINDOW_EXITING,
+			CPU_BASED_NMI_WINDOW_EXITING, &unwanted);
+	ok &= !!(unwanted & CPU_BASED_INTR_WINDOW_EXITING);
+	vmx_caps.vnmi = (unwanted & CPU_BASED_NMI_WINDOW_EXITING) &&
+			(vmx_caps.pin & PIN_BASED_VIRTUAL_NMIS);
+	if (!vmx_caps.vnmi)
+		vmx_caps.pin &= ~PIN_BASED_VIRTUAL_NMIS;
 	/* Exits that EPT makes unnecessary, and that run() does not handle. */
 	unwanted = CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
 		   CPU_BASED_INVLPG_EXITING | CPU_BASED_MOV_DR_EXITING |
@@ -775,7 +787,9 @@ static void vmx_vcpu_reset(struct modvm_vcpu *vcpu)
 	vmx->cstar = 0;
 	vmx->sfmask = 0;
 	vmx->inject_info = 0;
-	vmx->reinject_info = 0;
+	vmx->irq_window = false;
+	vmx->nmi_window = false;
+	vmx->soft_nmi_masked = false;
 	vmx->need_flush = true;
 }
 
@@ -993,45 +1007,189 @@ static void vmx_inject_exception(struct modvm_vcpu *vcpu,
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 
-	vmx->inject_info = ex->vector | INTR_TYPE_HARD_EXCEPTION |
-			   INTR_INFO_VALID_MASK |
+	vmx->inject_info = ex->vector | INTR_INFO_VALID_MASK |
+			   (ex->soft ? INTR_TYPE_SOFT_EXCEPTION :
+				       INTR_TYPE_HARD_EXCEPTION) |
 			   (ex->has_error ? INTR_INFO_DELIVER_CODE_MASK : 0);
 	vmx->inject_err = ex->error_code;
-	if (ex->vector == X86_TRAP_PF)
+	vmx->inject_len = ex->insn_len;
+	if (ex->has_cr2)
 		vmx->cr2 = ex->cr2;
 }
 
-/* Event delivery that an exit interrupted is delivered again. */
-static void save_interrupted_event(struct vmx_vcpu *vmx)
+static void vmx_inject_nmi(struct modvm_vcpu *vcpu)
 {
-	u32 info = vmcs_read(IDT_VECTORING_INFO_FIELD);
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
 
-	vmx->reinject_info = 0;
-	if (!(info & VECTORING_INFO_VALID_MASK))
-		return;
-	/*
-	 * Software interrupts and #BP/#OF (their own types) re-execute their
-	 * instruction; modvm injects no interrupts or NMIs yet, so hardware
-	 * exceptions are all there is to redo.
-	 */
-	if ((info & VECTORING_INFO_TYPE_MASK) != INTR_TYPE_HARD_EXCEPTION)
-		return;
-	vmx->reinject_info = info & ~INTR_INFO_RESVD_BITS_MASK;
-	if (info & VECTORING_INFO_DELIVER_CODE_MASK)
-		vmx->reinject_err = vmcs_read(IDT_VECTORING_ERROR_CODE);
+	vmx->inject_info = X86_TRAP_NMI | INTR_TYPE_NMI_INTR |
+			   INTR_INFO_VALID_MASK;
+	/* With virtual NMIs the CPU blocks the next one until IRET. */
+	if (!vmx_caps.vnmi)
+		vmx->soft_nmi_masked = true;
 }
 
-/* The event for this entry: core's exception first, else a redelivery. */
+static void vmx_inject_irq(struct modvm_vcpu *vcpu,
+			   const struct modvm_interrupt *irq)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+	bool soft = irq->soft && irq->insn_len;
+
+	vmx->inject_info = irq->nr | INTR_INFO_VALID_MASK |
+			   (soft ? INTR_TYPE_SOFT_INTR : INTR_TYPE_EXT_INTR);
+	vmx->inject_len = irq->insn_len;
+}
+
+static void vmx_set_event_windows(struct modvm_vcpu *vcpu, bool irq, bool nmi)
+{
+	struct vmx_vcpu *vmx = to_vmx(vcpu);
+
+	vmx->irq_window = irq;
+	/*
+	 * Without virtual NMIs there is no NMI window: the next exit
+	 * (a host tick at the latest) lets core look again.
+	 */
+	vmx->nmi_window = nmi && vmx_caps.vnmi;
+}
+
+static u32 vmx_get_interrupt_shadow(struct modvm_vcpu *vcpu)
+{
+	u32 intr, mask = 0;
+
+	/* A shadow ends with the instruction after STI/MOV SS. */
+	if (vcpu->rip != to_vmx(vcpu)->exit_rip)
+		return 0;
+	vmx_get(vcpu);
+	intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
+	vmx_put();
+	if (intr & GUEST_INTR_STATE_STI)
+		mask |= KVM_X86_SHADOW_INT_STI;
+	if (intr & GUEST_INTR_STATE_MOV_SS)
+		mask |= KVM_X86_SHADOW_INT_MOV_SS;
+	return mask;
+}
+
+static void vmx_set_interrupt_shadow(struct modvm_vcpu *vcpu, u32 mask)
+{
+	struct vmx_vcpu *vmx = vmx_get(vcpu);
+	u32 intr = vmcs_read(GUEST_INTERRUPTIBILITY_INFO) &
+		   ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS);
+
+	if (mask & KVM_X86_SHADOW_INT_STI)
+		intr |= GUEST_INTR_STATE_STI;
+	if (mask & KVM_X86_SHADOW_INT_MOV_SS)
+		intr |= GUEST_INTR_STATE_MOV_SS;
+	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr);
+	vmx_put();
+	/* The shadow is for the instruction at the current RIP. */
+	vmx->exit_rip = vcpu->rip;
+}
+
+static bool vmx_get_nmi_masked(struct modvm_vcpu *vcpu)
+{
+	bool masked;
+
+	if (!vmx_caps.vnmi)
+		return to_vmx(vcpu)->soft_nmi_masked;
+	vmx_get(vcpu);
+	masked = vmcs_read(GUEST_INTERRUPTIBILITY_INFO) & GUEST_INTR_STATE_NMI;
+	vmx_put();
+	return masked;
+}
+
+/* The VMCS is current. */
+static void write_nmi_masked(struct vmx_vcpu *vmx, bool masked)
+{
+	if (!vmx_caps.vnmi)
+		vmx->soft_nmi_masked = masked;
+	else if (masked)
+		vmcs_set_bits(GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_NMI);
+	else
+		vmcs_clear_bits(GUEST_INTERRUPTIBILITY_INFO, GUEST_INTR_STATE_NMI);
+}
+
+static void vmx_set_nmi_masked(struct modvm_vcpu *vcpu, bool masked)
+{
+	write_nmi_masked(vmx_get(vcpu), masked);
+	vmx_put();
+}
+
+static u8 vmx_get_cr8(struct modvm_vcpu *vcpu)
+{
+	return to_vmx(vcpu)->cr8;
+}
+
+static void vmx_set_cr8(struct modvm_vcpu *vcpu, u8 cr8)
+{
+	to_vmx(vcpu)->cr8 = cr8 & 0xf;
+}
+
+/* An IDT-vectoring (or entry) interruption field, in core's terms. */
+static void info_to_event(u32 info, u32 err, u32 len, struct modvm_event *ev)
+{
+	ev->type = MODVM_EVENT_NONE;
+	if (!(info & INTR_INFO_VALID_MASK))
+		return;
+	ev->vector = info & INTR_INFO_VECTOR_MASK;
+	ev->has_error = info & INTR_INFO_DELIVER_CODE_MASK;
+	ev->error_code = err;
+	ev->insn_len = len;
+	switch (info & INTR_INFO_INTR_TYPE_MASK) {
+	case INTR_TYPE_EXT_INTR:
+		ev->type = MODVM_EVENT_INTR;
+		break;
+	case INTR_TYPE_NMI_INTR:
+		ev->type = MODVM_EVENT_NMI;
+		break;
+	case INTR_TYPE_HARD_EXCEPTION:
+		ev->type = MODVM_EVENT_EXCEPTION;
+		break;
+	case INTR_TYPE_SOFT_INTR:
+		ev->type = MODVM_EVENT_SOFT_INTR;
+		break;
+	default:	/* INT3, INTO, ICEBP */
+		ev->type = MODVM_EVENT_SOFT_EXCEPTION;
+	}
+}
+
+/* Event delivery that an exit interrupted, for core to deliver again. */
+static void save_interrupted_event(struct vmx_vcpu *vmx, struct modvm_exit *exit)
+{
+	u32 info = vmcs_read(IDT_VECTORING_INFO_FIELD);
+	u32 err = 0, len = 0;
+
+	if (!(info & VECTORING_INFO_VALID_MASK)) {
+		exit->interrupted.type = MODVM_EVENT_NONE;
+		return;
+	}
+	if (info & VECTORING_INFO_DELIVER_CODE_MASK)
+		err = vmcs_read(IDT_VECTORING_ERROR_CODE);
+	/* Software events are given again with their instruction's length. */
+	if ((info & INTR_INFO_INTR_TYPE_MASK) != INTR_TYPE_EXT_INTR &&
+	    (info & INTR_INFO_INTR_TYPE_MASK) != INTR_TYPE_NMI_INTR &&
+	    (info & INTR_INFO_INTR_TYPE_MASK) != INTR_TYPE_HARD_EXCEPTION)
+		len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+	info_to_event(info, err, len, &exit->interrupted);
+	/* An NMI not delivered blocks nothing until it is injected again. */
+	if (exit->interrupted.type == MODVM_EVENT_NMI)
+		write_nmi_masked(vmx, false);
+}
+
+/* The event for this entry, and the window exits wanted. */
 static void write_event(struct vmx_vcpu *vmx)
 {
-	u32 info = vmx->inject_info, err = vmx->inject_err;
+	u32 info = vmx->inject_info;
+	u32 type = info & INTR_INFO_INTR_TYPE_MASK;
 
-	if (!(info & INTR_INFO_VALID_MASK)) {
-		info = vmx->reinject_info;
-		err = vmx->reinject_err;
-	}
+	if (vmx->irq_window)
+		vmcs_set_bits(CPU_BASED_VM_EXEC_CONTROL, CPU_BASED_INTR_WINDOW_EXITING);
+	else
+		vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL, CPU_BASED_INTR_WINDOW_EXITING);
+	if (vmx->nmi_window)
+		vmcs_set_bits(CPU_BASED_VM_EXEC_CONTROL, CPU_BASED_NMI_WINDOW_EXITING);
+	else if (vmx_caps.vnmi)
+		vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL, CPU_BASED_NMI_WINDOW_EXITING);
+
 	vmx->inject_info = 0;
-	vmx->reinject_info = 0;
 	if (!(info & INTR_INFO_VALID_MASK)) {
 		vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 		return;
@@ -1039,7 +1197,10 @@ static void write_event(struct vmx_vcpu *vmx)
 	/* Real mode pushes no error codes; the CPU refuses one there. */
 	if (!(vmcs_read(GUEST_CR0) & X86_CR0_PE))
 		info &= ~INTR_INFO_DELIVER_CODE_MASK;
-	vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, err);
+	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION ||
+	    type == INTR_TYPE_PRIV_SW_EXCEPTION)
+		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmx->inject_len);
+	vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmx->inject_err);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
 }
 
@@ -1137,6 +1298,8 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 	switch (reason & 0xffff) {
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 	case EXIT_REASON_PREEMPTION_TIMER:
+	case EXIT_REASON_INTERRUPT_WINDOW:
+	case EXIT_REASON_NMI_WINDOW:
 		/* Still pending in the APIC: taken once core enables IRQs. */
 		exit->type = MODVM_EXIT_REENTER;
 		return;
@@ -1145,7 +1308,7 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 		return;
 	case EXIT_REASON_TRIPLE_FAULT:
 		exit->type = MODVM_EXIT_SHUTDOWN;
-		to_vmx(vcpu)->reinject_info = 0;
+		exit->interrupted.type = MODVM_EVENT_NONE;
 		return;
 	case EXIT_REASON_CPUID:
 		exit->type = MODVM_EXIT_CPUID;
@@ -1459,6 +1622,10 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		local_irq_disable();
 		if (need_resched() || signal_pending(current) ||
 		    (READ_ONCE(vcpu->requests) & ~BIT(MODVM_REQ_TLB_FLUSH))) {
+			/* Not entered: core gets its event back for later. */
+			info_to_event(vmx->inject_info, vmx->inject_err,
+				      vmx->inject_len, &exit->interrupted);
+			vmx->inject_info = 0;
 			exit->type = MODVM_EXIT_REENTER;
 			return;
 		}
@@ -1509,7 +1676,10 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		vcpu->rip = vmcs_read(GUEST_RIP);
 		vcpu->gprs[MODVM_RSP] = vmcs_read(GUEST_RSP);
 		vcpu->rflags = vmcs_read(GUEST_RFLAGS);
-		save_interrupted_event(vmx);
+		save_interrupted_event(vmx, exit);
+		/* Without virtual NMIs, an exit is as close to IRET as we see. */
+		if (!vmx_caps.vnmi && exit->interrupted.type != MODVM_EVENT_NMI)
+			vmx->soft_nmi_masked = false;
 	}
 	vmx->exit_rip = vcpu->rip;
 	decode_exit(vcpu, exit, reason);
@@ -1568,5 +1738,14 @@ const struct modvm_backend_ops modvm_vmx_ops = {
 	.get_dr = vmx_get_dr,
 	.set_dr = vmx_set_dr,
 	.inject_exception = vmx_inject_exception,
+	.inject_nmi = vmx_inject_nmi,
+	.inject_irq = vmx_inject_irq,
+	.set_event_windows = vmx_set_event_windows,
+	.get_interrupt_shadow = vmx_get_interrupt_shadow,
+	.set_interrupt_shadow = vmx_set_interrupt_shadow,
+	.get_nmi_masked = vmx_get_nmi_masked,
+	.set_nmi_masked = vmx_set_nmi_masked,
+	.get_cr8 = vmx_get_cr8,
+	.set_cr8 = vmx_set_cr8,
 	.tdp = &ept_format,
 };
