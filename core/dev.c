@@ -35,6 +35,9 @@ long modvm_check_extension(struct modvm_vm *vm, unsigned long cap)
 	case KVM_CAP_XCRS:
 	case KVM_CAP_DEBUGREGS:
 	case KVM_CAP_IMMEDIATE_EXIT:
+	case KVM_CAP_VCPU_EVENTS:
+	case KVM_CAP_USER_NMI:
+	case KVM_CAP_MP_STATE:
 	/* Host mapping changes reach the guest through the MMU notifier. */
 	case KVM_CAP_SYNC_MMU:
 		return 1;

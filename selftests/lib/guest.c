@@ -66,6 +66,19 @@ static const uint64_t gdt_entries[] = {
 	[GUEST_SEL_DATA16 / 8] = 0x000093000000ffffull,	/* 64K, B=0 */
 };
 
+static void set_gate(uint64_t *idt, int vector, uint64_t handler)
+{
+	idt[2 * vector] = (handler & 0xffff) |
+			  (uint64_t)GUEST_SEL_CODE64 << 16 |
+			  0x8eull << 40 | (handler >> 16 & 0xffff) << 48;
+	idt[2 * vector + 1] = handler >> 32;
+}
+
+void guest_set_gate(struct guest *g, int vector, uint64_t handler)
+{
+	set_gate(guest_ptr(g, GUEST_IDT), vector, handler);
+}
+
 static void build_tables(struct guest *g)
 {
 	uint64_t *gdt = guest_ptr(g, GUEST_GDT);
@@ -89,14 +102,8 @@ static void build_tables(struct guest *g)
 
 	memcpy(guest_ptr(g, GUEST_STUBS), guest_stubs64,
 	       guest_stubs64_end - guest_stubs64);
-	for (i = 0; i < 32; i++) {
-		uint64_t handler = GUEST_STUBS + 16 * i;
-
-		idt[2 * i] = (handler & 0xffff) |
-			     (uint64_t)GUEST_SEL_CODE64 << 16 |
-			     0x8eull << 40 | (handler >> 16 & 0xffff) << 48;
-		idt[2 * i + 1] = handler >> 32;
-	}
+	for (i = 0; i < 32; i++)
+		set_gate(idt, i, GUEST_STUBS + 16 * i);
 
 	/* Long mode: 1 GiB identity in 2 MiB pages; 1 GiB alias -> 0. */
 	pml4[0] = GUEST_PDPT | PTE_P | PTE_RW;

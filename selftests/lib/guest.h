@@ -195,6 +195,16 @@ long guest_call(struct guest_vcpu *v, struct kvm_regs *regs);
 int guest_start(struct guest_vcpu *v, const unsigned char *start,
 		const unsigned char *end, enum guest_mode mode);
 
+/*
+ * guest_set_gate() - point IDT entry @vector at @handler (a 64-bit
+ * interrupt gate, code selector GUEST_SEL_CODE64). For vectors above 31
+ * the test also raises the IDT limit (GUEST_IDT_LIMIT_ALL) in its sregs.
+ */
+void guest_set_gate(struct guest *g, int vector, uint64_t handler);
+
+/* IDT limit covering all 256 64-bit gates. */
+#define GUEST_IDT_LIMIT_ALL	(256 * 16 - 1)
+
 /* Make the exception stubs skip @len bytes of the faulting instruction. */
 void guest_set_fault_skip(struct guest *g, uint64_t len);
 
