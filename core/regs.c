@@ -236,6 +236,9 @@ long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 		break;
 	case KVM_GET_SREGS:
 		modvm_backend->get_sregs(vcpu, &u->sregs);
+		/* With a local APIC in the kernel, CR8 is its TPR. */
+		if (modvm_irqchip_in_kernel(vcpu->vm))
+			u->sregs.cr8 = modvm_irqchip_get_cr8(vcpu);
 		if (copy_to_user(argp, &u->sregs, sizeof(u->sregs)))
 			r = -EFAULT;
 		break;
@@ -246,6 +249,8 @@ long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 			r = -EINVAL;
 		else
 			r = modvm_backend->set_sregs(vcpu, &u->sregs);
+		if (!r && modvm_irqchip_in_kernel(vcpu->vm))
+			modvm_irqchip_set_cr8(vcpu, u->sregs.cr8);
 		break;
 	case KVM_GET_FPU:
 		get_fpu(vcpu, (u8 *)xsave->region, &u->fpu);
