@@ -271,8 +271,10 @@ void modvm_events_prepare(struct modvm_vcpu *vcpu, bool *irq_window,
 	} else if (!in_kernel && vcpu->run->request_interrupt_window) {
 		*irq_window = true;
 	}
-	if (in_kernel)
-		modvm_backend->set_cr8(vcpu, modvm_irqchip_get_cr8(vcpu));
+	if (in_kernel) {
+		vcpu->entry_cr8 = modvm_irqchip_get_cr8(vcpu);
+		modvm_backend->set_cr8(vcpu, vcpu->entry_cr8);
+	}
 }
 
 /**
@@ -377,7 +379,9 @@ void modvm_events_after_exit(struct modvm_vcpu *vcpu,
 		break;
 	}
 	}
-	if (modvm_irqchip_in_kernel(vcpu->vm))
+	/* Only a CR8 write changes the TPR: keep the TPR's low bits else. */
+	if (modvm_irqchip_in_kernel(vcpu->vm) &&
+	    modvm_backend->get_cr8(vcpu) != vcpu->entry_cr8)
 		modvm_irqchip_set_cr8(vcpu, modvm_backend->get_cr8(vcpu));
 }
 

@@ -434,6 +434,7 @@ struct modvm_pio {
  * @mp_state: KVM_MP_STATE_*; only RUNNABLE without an in-kernel irqchip.
  * @pending_events: MODVM_PENDING_* bits; @sipi_vector of the last SIPI.
  * @wait: where the vCPU thread sleeps in HLT or waiting for SIPI.
+ * @entry_cr8: CR8 as loaded from the local APIC's TPR for the last entry.
  * @backend: vendor state.
  */
 struct modvm_vcpu {
@@ -471,6 +472,7 @@ struct modvm_vcpu {
 	unsigned long pending_events;
 	u8 sipi_vector;
 	struct rcuwait wait;
+	u8 entry_cr8;
 	void *backend;
 };
 
