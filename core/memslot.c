@@ -155,6 +155,64 @@ int modvm_write_guest(struct modvm_vcpu *vcpu, u64 gpa, const void *data, int le
 	return guest_copy(vcpu, gpa, (void *)data, len, true);
 }
 
+/* Compare-exchange @size bytes at a user address; -EAGAIN if not @old. */
+static int cmpxchg_user(void __user *p, u64 old, u64 new, int size)
+{
+	int r;
+
+	if (!access_ok(p, size))
+		return -EFAULT;
+	/* 0 when exchanged, 1 when the value differed, -EFAULT. */
+	if (size == 8) {
+		u64 cur = old;
+
+		r = __try_cmpxchg_user((u64 __user *)p, &cur, new, efault64);
+	} else {
+		u32 cur = old;
+
+		r = __try_cmpxchg_user((u32 __user *)p, &cur, (u32)new, efault32);
+	}
+	return r > 0 ? -EAGAIN : r;
+}
+
+/**
+ * modvm_cmpxchg_guest() - atomically replace a value in guest memory.
+ * @vcpu: a vCPU of the VM, in its own thread.
+ * @gpa: guest-physical address, aligned to @size.
+ * @old: the value expected there.
+ * @new: the value to store.
+ * @size: 4 or 8.
+ *
+ * For the page-table walker's A/D updates, which must not undo what
+ * other vCPUs write to the same entry meanwhile.
+ *
+ * Return: 0 when stored; -EAGAIN when the memory did not hold @old;
+ * -ENOENT when @gpa is in no memslot; -EFAULT when it cannot be accessed.
+ */
+int modvm_cmpxchg_guest(struct modvm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+			int size)
+{
+	struct modvm_vm *vm = vcpu->vm;
+	struct modvm_memslot *slot;
+	int idx, r;
+
+	if ((size != 4 && size != 8) || !IS_ALIGNED(gpa, size))
+		return -EINVAL;
+	idx = srcu_read_lock(&vm->srcu);
+	slot = modvm_find_memslot(srcu_dereference(vm->memslots, &vm->srcu),
+				  gpa >> PAGE_SHIFT);
+	if (!slot)
+		r = -ENOENT;
+	else if (slot->invalid)
+		r = -EFAULT;
+	else
+		r = cmpxchg_user((void __user *)(slot->userspace_addr +
+			((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE +
+			offset_in_page(gpa)), old, new, size);
+	srcu_read_unlock(&vm->srcu, idx);
+	return r;
+}
+
 /* Does [gfn, gfn + npages) overlap any slot other than @except? */
 static bool memslots_overlap(const struct modvm_memslots *slots, u64 gfn,
 			     u64 npages, const struct modvm_memslot *except)

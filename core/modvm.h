@@ -498,6 +498,8 @@ int modvm_set_user_memory_region(struct modvm_vm *vm,
 struct modvm_memslot *modvm_find_memslot(struct modvm_memslots *slots, u64 gfn);
 int modvm_read_guest(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len);
 int modvm_write_guest(struct modvm_vcpu *vcpu, u64 gpa, const void *data, int len);
+int modvm_cmpxchg_guest(struct modvm_vcpu *vcpu, u64 gpa, u64 old, u64 new,
+			int size);
 
 /* core/vcpu.c */
 int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id);

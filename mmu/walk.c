@@ -2,7 +2,8 @@
 /*
  * Guest page-table walker: translates guest-linear addresses the way the
  * guest's own MMU would (paging off, 32-bit with PSE, PAE, 4-level), with
- * permission checks, accessed/dirty updates and #PF error codes.
+ * reserved-bit and permission checks (SMEP, SMAP), accessed/dirty
+ * updates and #PF error codes.
  */
 #include <linux/mm.h>
 #include <linux/uaccess.h>
@@ -20,6 +21,9 @@
 #define PTE_NX		BIT_ULL(63)
 #define PTE_ADDR	GENMASK_ULL(51, 12)
 
+/* Levels of the deepest guest page table (4-level paging). */
+#define WALK_LEVELS	4
+
 /* #PF error code bits. */
 #define PFERR_P		BIT(0)
 #define PFERR_W		BIT(1)
@@ -27,15 +31,161 @@
 #define PFERR_RSVD	BIT(3)
 #define PFERR_F		BIT(4)
 
-/* Set A (and D on a write leaf) in a guest PTE, as the CPU would. */
-static int walk_set_ad(struct modvm_vcpu *vcpu, u64 pte_gpa, u64 pte, u64 bits,
-		       int size)
+/* Walks redone because the guest changed a PTE under us, at the most. */
+#define WALK_RETRIES	8
+
+/* The guest's paging mode and the CPUID facts the walk depends on. */
+struct walk_mode {
+	bool lm, pae, pse, nx, gbpages;
+	int maxphyaddr;
+};
+
+/* The guest's MAXPHYADDR: CPUID 0x80000008 EAX[7:0], else 36 (as KVM). */
+static int guest_maxphyaddr(struct modvm_vcpu *vcpu)
 {
-	if ((pte & bits) == bits)
+	struct kvm_cpuid_entry2 *e = modvm_find_cpuid(vcpu, 0x80000008, 0);
+
+	return e && (e->eax & 0xff) ? min_t(int, e->eax & 0xff, 52) : 36;
+}
+
+static bool guest_has_gbpages(struct modvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *e = modvm_find_cpuid(vcpu, 0x80000001, 0);
+
+	return e && (e->edx & BIT(X86_FEATURE_GBPAGES & 31));
+}
+
+/* Bits of a present entry at @level that must be zero (SDM 4.3-4.5). */
+static u64 walk_rsvd(const struct walk_mode *m, int level, u64 pte)
+{
+	u64 high = m->maxphyaddr < 52 ? GENMASK_ULL(51, m->maxphyaddr) : 0;
+	u64 rsvd;
+
+	if (!m->pae) {
+		/* 32-bit paging: a 4 MiB PDE holds PA bits 39:32 in 20:13. */
+		if (level == 2 && m->pse && (pte & PTE_PS))
+			return GENMASK_ULL(21, 13 + min(m->maxphyaddr, 40) - 32);
 		return 0;
-	/* A racing guest update is harmless: it only sets bits too. */
-	pte |= bits;
-	return modvm_write_guest(vcpu, pte_gpa, &pte, size);
+	}
+	/*
+	 * PAE PDPTEs are checked when the CPU loads them with CR3 (a #GP
+	 * there, never a #PF), and some CPUs set bit 5 in them.
+	 */
+	if (!m->lm && level == 3)
+		return 0;
+	rsvd = high | (m->nx ? 0 : PTE_NX);
+	if (level == 4)
+		rsvd |= PTE_PS;
+	else if (level == 3 && (pte & PTE_PS))
+		rsvd |= m->gbpages ? GENMASK_ULL(29, 13) : PTE_PS;
+	else if (level == 2 && (pte & PTE_PS))
+		rsvd |= GENMASK_ULL(20, 13);
+	return rsvd;
+}
+
+/* The guest's paging state for a walk. */
+struct walk {
+	struct walk_mode m;
+	u64 cr3, cr4;
+	bool user, wp, ac;
+};
+
+/*
+ * One walk of @gva. Returns as modvm_gva_to_gpa(), and -EAGAIN when the
+ * guest changed an entry before its A/D bits could be set.
+ */
+static int walk_once(struct modvm_vcpu *vcpu, const struct walk *w, u64 gva,
+		     bool write, bool fetch, u64 *gpa, u32 *pf_error)
+{
+	const struct walk_mode *m = &w->m;
+	u64 pte_gpa[WALK_LEVELS + 1], ptes[WALK_LEVELS + 1];
+	bool allow_w = true, allow_u = true, allow_x = true;
+	int top = m->lm ? 4 : m->pae ? 3 : 2, size = m->pae ? 8 : 4;
+	u64 table, pte, page_mask = 0;
+	u32 err = (write ? PFERR_W : 0) | (w->user ? PFERR_U : 0) |
+		  (fetch && m->nx ? PFERR_F : 0);
+	int level, leaf, r;
+
+	if (m->lm)
+		table = w->cr3 & PTE_ADDR;
+	else if (m->pae)
+		table = w->cr3 & GENMASK_ULL(31, 5);
+	else
+		table = w->cr3 & GENMASK_ULL(31, 12);
+
+	for (level = top; ; level--) {
+		int shift = size == 8 ? 12 + 9 * (level - 1) : 12 + 10 * (level - 1);
+		u64 index = (gva >> shift) & (size == 8 ? 511 : 1023);
+
+		if (m->pae && !m->lm && level == 3)
+			index = (gva >> 30) & 3;
+		pte_gpa[level] = table + index * size;
+		pte = 0;
+		r = modvm_read_guest(vcpu, pte_gpa[level], &pte, size);
+		if (r)
+			return r;
+		ptes[level] = pte;
+		if (!(pte & PTE_P))
+			goto fault;
+		if (pte & walk_rsvd(m, level, pte)) {
+			err |= PFERR_P | PFERR_RSVD;
+			goto fault;
+		}
+		if (m->pae && !m->lm && level == 3) {
+			table = pte & PTE_ADDR;
+			continue;
+		}
+		allow_w &= !!(pte & PTE_W);
+		allow_u &= !!(pte & PTE_U);
+		if (m->nx && (pte & PTE_NX))
+			allow_x = false;
+		if (level == 1 || ((pte & PTE_PS) &&
+				   (level == 2 ? (m->pae || m->pse) :
+						 level == 3 && m->lm))) {
+			page_mask = (1ULL << shift) - 1;
+			break;
+		}
+		table = pte & PTE_ADDR;
+	}
+	leaf = level;
+
+	err |= PFERR_P;
+	if (w->user && !allow_u)
+		goto fault;
+	if (write && !allow_w && (w->user || w->wp))
+		goto fault;
+	if (fetch && !allow_x)
+		goto fault;
+	if (!w->user && fetch && allow_u && (w->cr4 & X86_CR4_SMEP))
+		goto fault;
+	/* SMAP: supervisor data accesses to user pages, unless RFLAGS.AC. */
+	if (!w->user && !fetch && allow_u && (w->cr4 & X86_CR4_SMAP) && !w->ac)
+		goto fault;
+
+	/* As the CPU: A in every entry used, D in the leaf on a write. */
+	for (level = top; level >= leaf; level--) {
+		u64 bits = PTE_A | (level == leaf && write ? PTE_D : 0);
+
+		/* PAE PDPTEs have no A bit. */
+		if ((m->pae && !m->lm && level == 3) || (ptes[level] & bits) == bits)
+			continue;
+		r = modvm_cmpxchg_guest(vcpu, pte_gpa[level], ptes[level],
+					ptes[level] | bits, size);
+		if (r)
+			return r;
+	}
+
+	if (size == 4 && page_mask == GENMASK_ULL(21, 0))
+		/* 4 MiB page: PDE bits 20:13 hold PA bits 39:32 (PSE-36). */
+		*gpa = (pte & GENMASK_ULL(31, 22)) |
+		       ((pte & GENMASK_ULL(20, 13)) << 19) | (gva & page_mask);
+	else
+		*gpa = (pte & PTE_ADDR & ~page_mask) | (gva & page_mask);
+	return 0;
+
+fault:
+	*pf_error = err;
+	return -EFAULT;
 }
 
 /**
@@ -47,105 +197,46 @@ static int walk_set_ad(struct modvm_vcpu *vcpu, u64 pte_gpa, u64 pte, u64 bits,
  * @gpa: the translation, on success.
  * @pf_error: the #PF error code, on a page fault.
  *
+ * Checks reserved bits, permissions (with CR0.WP, EFER.NXE, CR4.SMEP and
+ * CR4.SMAP with RFLAGS.AC) as the guest's MMU would, then sets the
+ * accessed bits (and the dirty bit of the leaf on a write) with atomic
+ * compare-exchanges on guest memory, walking again when the guest changed
+ * an entry meanwhile.
+ *
  * Return: 0; -EFAULT for a guest page fault (@pf_error set); -ENOENT when a
- * page table is outside guest memory.
+ * page table is outside guest memory; -EAGAIN when the guest kept changing
+ * its page tables under the walk.
  */
 int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
 		     u64 *gpa, u32 *pf_error)
 {
 	struct modvm_paging_state ps;
-	bool user, pae, lm, nx_on, wp;
-	u64 table, pte = 0, pte_gpa, page_mask = 0;
-	bool allow_w = true, allow_u = true, allow_x = true;
-	int level, size, r;
-	u32 err;
+	struct walk w;
+	int r, tries = 0;
 
 	modvm_backend->get_paging(vcpu, &ps);
 	if (!(ps.cr0 & X86_CR0_PG)) {
 		*gpa = ps.efer & EFER_LMA ? gva : (u32)gva;
 		return 0;
 	}
-	user = ps.cpl == 3;
-	pae = ps.cr4 & X86_CR4_PAE;
-	lm = ps.efer & EFER_LMA;
-	nx_on = pae && (ps.efer & EFER_NX);
-	wp = ps.cr0 & X86_CR0_WP;
-	err = (write ? PFERR_W : 0) | (user ? PFERR_U : 0) |
-	      (fetch && nx_on ? PFERR_F : 0);
-
-	if (lm) {
-		level = 4;
-		table = ps.cr3 & PTE_ADDR;
-		size = 8;
-	} else if (pae) {
-		/* The four PDPTEs: level 3 without A/D or permission bits. */
-		level = 3;
-		table = ps.cr3 & GENMASK_ULL(31, 5);
-		size = 8;
-	} else {
-		level = 2;
-		table = ps.cr3 & GENMASK_ULL(31, 12);
-		size = 4;
+	w.user = ps.cpl == 3;
+	w.wp = ps.cr0 & X86_CR0_WP;
+	w.ac = vcpu->rflags & X86_EFLAGS_AC;
+	w.cr3 = ps.cr3;
+	w.cr4 = ps.cr4;
+	w.m.pae = ps.cr4 & X86_CR4_PAE;
+	w.m.lm = ps.efer & EFER_LMA;
+	w.m.pse = ps.cr4 & X86_CR4_PSE;
+	w.m.nx = w.m.pae && (ps.efer & EFER_NX);
+	w.m.gbpages = guest_has_gbpages(vcpu);
+	w.m.maxphyaddr = guest_maxphyaddr(vcpu);
+	if (!w.m.pae)
 		gva = (u32)gva;
-	}
 
-	for (;; level--) {
-		int shift = size == 8 ? 12 + 9 * (level - 1) : 12 + 10 * (level - 1);
-		u64 index = (gva >> shift) & (size == 8 ? 511 : 1023);
-
-		if (pae && !lm && level == 3)
-			index = (gva >> 30) & 3;
-		pte_gpa = table + index * size;
-		pte = 0;
-		r = modvm_read_guest(vcpu, pte_gpa, &pte, size);
-		if (r)
-			return r;
-		if (!(pte & PTE_P))
-			goto fault;
-		if (pae && !lm && level == 3) {
-			table = pte & PTE_ADDR;
-			continue;
-		}
-		allow_w &= !!(pte & PTE_W);
-		allow_u &= !!(pte & PTE_U);
-		if (nx_on && (pte & PTE_NX))
-			allow_x = false;
-		if (level == 1 || ((pte & PTE_PS) &&
-				   (level == 2 ? (pae || (ps.cr4 & X86_CR4_PSE)) :
-						 level == 3 && lm))) {
-			page_mask = (1ULL << shift) - 1;
-			break;
-		}
-		r = walk_set_ad(vcpu, pte_gpa, pte, PTE_A, size);
-		if (r)
-			return r;
-		table = pte & PTE_ADDR;
-	}
-
-	err |= PFERR_P;
-	if (user && !allow_u)
-		goto fault;
-	if (write && !allow_w && (user || wp))
-		goto fault;
-	if (fetch && !allow_x)
-		goto fault;
-	if (!user && fetch && allow_u && (ps.cr4 & X86_CR4_SMEP))
-		goto fault;
-
-	r = walk_set_ad(vcpu, pte_gpa, pte, PTE_A | (write ? PTE_D : 0), size);
-	if (r)
-		return r;
-	if (size == 4 && page_mask == GENMASK_ULL(21, 0))
-		/* 4 MiB page: bits 13+ of the PDE hold PA bits 32+ (PSE-36). */
-		*gpa = (pte & GENMASK_ULL(31, 22)) |
-		       ((pte & GENMASK_ULL(20, 13)) << 19) | (gva & page_mask);
-	else
-		*gpa = (pte & PTE_ADDR & ~page_mask) | (gva & page_mask);
-	return 0;
-
-fault:
-	*pf_error = err;
-	return -EFAULT;
+	do {
+		r = walk_once(vcpu, &w, gva, write, fetch, gpa, pf_error);
+	} while (r == -EAGAIN && ++tries < WALK_RETRIES);
+	return r;
 }
 
 /* Copy to or from guest-linear memory, page by page; inject #PF on faults. */
