@@ -38,8 +38,6 @@
 #define TDP_PFN_MASK		GENMASK_ULL(51, 12)
 /* A 4-level table translates 48 bits; higher GPAs would alias lower ones. */
 #define TDP_MAX_GPA_BITS	48
-/* Without TDP, the architectural limit of a physical address. */
-#define MODVM_MAX_PHYS_BITS	52
 
 static u64 *tdp_next_table(u64 pte)
 {
@@ -55,18 +53,18 @@ static bool tdp_is_leaf(u64 pte, int level)
 /**
  * modvm_mmu_max_gfn() - the highest guest frame a memslot may hold.
  *
- * With TDP, the host's MAXPHYADDR (which the guest's CPUID reports) and
- * what the 4-level table can translate; KVM refuses memslots beyond its
- * own limit with -EINVAL, and so does modvm.
+ * The host's MAXPHYADDR (which the guest's CPUID reports, so a guest
+ * cannot address more) and at most what a 4-level NPT/EPT table can
+ * translate. KVM refuses memslots beyond its own limit with -EINVAL, and
+ * so does modvm; KVM without TDP allows up to 52 bits, which no guest
+ * with the host's MAXPHYADDR can reach.
  *
  * Return: the last mappable guest frame number.
  */
 u64 modvm_mmu_max_gfn(void)
 {
-	int bits = MODVM_MAX_PHYS_BITS;
+	int bits = min_t(int, boot_cpu_data.x86_phys_bits, TDP_MAX_GPA_BITS);
 
-	if (modvm_tdp)
-		bits = min_t(int, boot_cpu_data.x86_phys_bits, TDP_MAX_GPA_BITS);
 	return (1ULL << (bits - PAGE_SHIFT)) - 1;
 }
 
