@@ -174,4 +174,66 @@ TEST_F(huge, boundary_split_and_remap)
 		EXPECT_EQ(before + 2, leaves_2m(self));
 }
 
+/* Make sure @n hugetlbfs pages can be had; returns the old pool size. */
+static long hugetlb_reserve(long n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
+	long old = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &old) == 1 && old < n) {
+		rewind(f);
+		fprintf(f, "%ld\n", old + n);
+	}
+	fclose(f);
+	return old;
+}
+
+static void hugetlb_restore(long old)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w");
+
+	if (f) {
+		fprintf(f, "%ld\n", old);
+		fclose(f);
+	}
+}
+
+/*
+ * The same slot backed by hugetlbfs pages: 2 MiB leaves (on modvm), the
+ * right data on both sides of the boundary, and the leaves gone with the
+ * munmap.
+ */
+TEST_F(huge, hugetlbfs)
+{
+	long pool = hugetlb_reserve(2), before;
+	uint8_t *thp = self->mem;
+	uint64_t off, *p;
+
+	if (pool < 0)
+		SKIP(return, "no hugetlbfs pool");
+	p = mmap(NULL, SLOT_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (p == MAP_FAILED) {
+		hugetlb_restore(pool);
+		SKIP(return, "no 2 MiB hugetlbfs pages free");
+	}
+	for (off = 0; off < SLOT_SIZE; off += 8)
+		p[off / 8] = pattern(3, off);
+	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 1, 0, SLOT_GPA, 0, NULL));
+	ASSERT_EQ(0, modvm_set_memslot(self->g.vm, 1, 0, SLOT_GPA, SLOT_SIZE, p));
+	self->mem = (uint8_t *)p;
+	before = leaves_2m(self);
+	round_check(_metadata, self, 3, false);
+	if (before >= 0)
+		EXPECT_LE(before + 2, leaves_2m(self));
+	before = leaves_2m(self);
+	munmap(p, SLOT_SIZE);
+	if (before >= 0)
+		EXPECT_EQ(before - 2, leaves_2m(self));
+	self->mem = thp;
+	hugetlb_restore(pool);
+}
+
 TEST_HARNESS_MAIN
