@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kselftest_harness.h"
 #include "guest.h"
@@ -80,6 +81,28 @@ GUEST_ASM(shadow_guest,
 	G_CALL(GUEST_DONE));
 #undef GUEST_BLOB
 
+/*
+ * Each event is delivered onto a stack in pages no access has touched
+ * yet: the first push faults in the nested/extended page tables, the
+ * exit interrupts the delivery and the event must be delivered again,
+ * once. The handlers count in EBX.
+ */
+#define FRESH_GPA	0x1000000
+#define GUEST_BLOB reinject_guest
+GUEST_ASM(reinject_guest,
+	".code64\n"
+	"xor %ebx, %ebx\n"
+	"mov $" GUEST_XSTR(FRESH_GPA) " + 0x1000, %rsp\n"
+	G_CALL(GUEST_REPORT)
+	"mov $" GUEST_XSTR(FRESH_GPA) " + 0x2000, %rsp\n"
+	G_CALL(GUEST_REPORT)
+	G_CALL(GUEST_DONE)
+	".balign 16\n"
+	"count_handler:\n"
+	"inc %ebx\n"
+	"iretq\n");
+#undef GUEST_BLOB
+
 GUEST_ASM(plain_guest,
 	".code64\n"
 	"nop\n"
@@ -90,7 +113,7 @@ GUEST_ASM(plain_guest,
 	(GUEST_CODE + (uint64_t)((const unsigned char *)label - blob))
 
 extern const unsigned char irq_after_nop[], irq_handler[], nmi_handler[];
-extern const unsigned char sti_read[], movss_read[];
+extern const unsigned char sti_read[], movss_read[], count_handler[];
 
 FIXTURE(events) {
 	struct guest g;
@@ -244,6 +267,50 @@ TEST_F(events, nmi_blocked_until_iret)
 	get_events(_metadata, self->v, &ev);
 	EXPECT_EQ(0, ev.nmi.masked);
 	EXPECT_EQ(2, *(uint32_t *)guest_ptr(&self->g, NMI_COUNT));
+}
+
+/* An exit during delivery: the interrupt and the NMI arrive once each. */
+TEST_F(events, redelivery)
+{
+	struct kvm_userspace_memory_region fresh = {
+		.slot = 1, .guest_phys_addr = FRESH_GPA, .memory_size = 0x3000,
+	};
+	struct kvm_interrupt irq = { .irq = IRQ_VECTOR };
+	struct kvm_regs regs;
+	void *mem;
+
+	GUEST_REQUIRE_RUN();
+	mem = mmap(NULL, fresh.memory_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	fresh.userspace_addr = (uintptr_t)mem;
+	ASSERT_EQ(0, modvm_ioctl(self->g.vm, KVM_SET_USER_MEMORY_REGION,
+				 (unsigned long)&fresh));
+	guest_load(&self->g, reinject_guest, reinject_guest_end);
+	guest_set_gate(&self->g, IRQ_VECTOR,
+		       LABEL_GPA(reinject_guest, count_handler));
+	guest_set_gate(&self->g, NMI_VECTOR,
+		       LABEL_GPA(reinject_guest, count_handler));
+	long_mode_all_gates(_metadata, self->v);
+	guest_get_regs(self->v, &regs);
+	regs.rflags |= 0x200;	/* IF */
+	guest_set_regs(self->v, &regs);
+
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(0, regs.rbx);
+	EXPECT_EQ(1, self->v->run->ready_for_interrupt_injection);
+	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_INTERRUPT, (unsigned long)&irq));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(1, regs.rbx);
+	EXPECT_EQ(FRESH_GPA + 0x2000, regs.rsp);
+	/* The handler's frame: the return address is past the first call. */
+	EXPECT_LT(GUEST_CODE, *(uint64_t *)((char *)mem + 0x1000 - 40));
+
+	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_NMI, 0));
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	EXPECT_EQ(2, regs.rbx);
+	EXPECT_EQ(FRESH_GPA + 0x2000, regs.rsp);
+	EXPECT_EQ(GUEST_SEL_CODE64, *(uint64_t *)((char *)mem + 0x2000 - 32));
 }
 
 /* The exit of an instruction in an STI or MOV SS shadow keeps the shadow. */
