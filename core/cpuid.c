@@ -22,6 +22,12 @@
 		   B(20) | B(22) | B(23) | B(25) | B(26) | B(28) | B(29) | B(30))
 #define LEAF1_ECX_OSXSAVE	B(27)
 #define LEAF1_ECX_HYPERVISOR	B(31)
+/*
+ * x2APIC is emulated by the in-kernel LAPIC whatever the host has, as
+ * KVM does; TSC-deadline, as in KVM, is for userspace to set when
+ * KVM_CAP_TSC_DEADLINE_TIMER is reported.
+ */
+#define LEAF1_ECX_EMULATED	B(21)
 #define LEAF1_EDX_APIC		B(9)
 #define LEAF7_EBX (B(0) | B(3) | B(5) | B(7) | B(8) | B(9) | B(10) | B(18) | \
 		   B(19) | B(20) | B(23) | B(24) | B(29))
@@ -78,7 +84,8 @@ static bool add_entry(struct kvm_cpuid_entry2 *e, u32 *n, u32 max, u32 func,
 		x->eax = min(x->eax, 0xdu);
 		break;
 	case 1:
-		x->ecx = (x->ecx & LEAF1_ECX) | LEAF1_ECX_HYPERVISOR;
+		x->ecx = (x->ecx & LEAF1_ECX) | LEAF1_ECX_HYPERVISOR |
+			 LEAF1_ECX_EMULATED;
 		x->edx &= LEAF1_EDX;
 		break;
 	case 7:

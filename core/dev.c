@@ -40,7 +40,22 @@ long modvm_check_extension(struct modvm_vm *vm, unsigned long cap)
 	case KVM_CAP_MP_STATE:
 	/* Host mapping changes reach the guest through the MMU notifier. */
 	case KVM_CAP_SYNC_MMU:
+	/* The in-kernel devices (core/irqchip/). */
+	case KVM_CAP_IRQCHIP:
+	case KVM_CAP_IRQ_INJECT_STATUS:
+	case KVM_CAP_IRQFD:
+	case KVM_CAP_IRQFD_RESAMPLE:
+	case KVM_CAP_IOEVENTFD:
+	case KVM_CAP_IOEVENTFD_NO_LENGTH:
+	case KVM_CAP_IOEVENTFD_ANY_LENGTH:
+	case KVM_CAP_SIGNAL_MSI:
+	case KVM_CAP_PIT2:
+	case KVM_CAP_PIT_STATE2:
+	case KVM_CAP_SET_BOOT_CPU_ID:
+	case KVM_CAP_TSC_DEADLINE_TIMER:
 		return 1;
+	case KVM_CAP_IRQ_ROUTING:
+		return 4096;	/* KVM_MAX_IRQ_ROUTES */
 	case KVM_CAP_NR_VCPUS:
 		return min_t(unsigned int, num_online_cpus(), MODVM_MAX_VCPUS);
 	case KVM_CAP_MAX_VCPUS:

@@ -171,6 +171,11 @@ static int bus_access(struct modvm_vcpu *vcpu, enum modvm_bus bus, u64 addr,
 	struct modvm_io_bus *b;
 	int idx, r = -EOPNOTSUPP;
 
+	/* The vCPU's own APIC page comes first: it is not on the VM's bus. */
+	if (bus == MODVM_MMIO_BUS && !modvm_lapic_mmio(vcpu, addr, len, val, write))
+		return 0;
+	if (write && !modvm_ioeventfd_write(vm, bus, addr, len, val))
+		return 0;
 	/* Fast path without SRCU for the common VM with no devices. */
 	if (!rcu_access_pointer(vm->buses[bus]))
 		return -EOPNOTSUPP;

@@ -351,6 +351,11 @@ struct modvm_tdp {
  * @created_vcpus: vCPUs created.
  * @tdp: guest-physical page tables.
  * @buses: in-kernel MMIO and PIO devices (core/iobus.c), NULL when none.
+ * @irqchip: the in-kernel PIC, IOAPIC and routing (core/irqchip/), NULL
+ *	until KVM_CREATE_IRQCHIP.
+ * @pit: the in-kernel PIT, NULL until KVM_CREATE_PIT2.
+ * @bsp_vcpu_id: KVM_SET_BOOT_CPU_ID, 0 by default.
+ * @ioeventfds: KVM_IOEVENTFD registrations, read under @srcu.
  */
 struct modvm_vm {
 	struct kref refs;
@@ -363,6 +368,10 @@ struct modvm_vm {
 	u32 created_vcpus;
 	struct modvm_tdp tdp;
 	struct modvm_io_bus __rcu *buses[MODVM_NR_BUSES];
+	struct modvm_irqchip *irqchip;
+	struct modvm_pit *pit;
+	u32 bsp_vcpu_id;
+	struct list_head ioeventfds;
 };
 
 /* vcpu->mode: whether a kick must interrupt guest execution. */
@@ -435,6 +444,7 @@ struct modvm_pio {
  * @pending_events: MODVM_PENDING_* bits; @sipi_vector of the last SIPI.
  * @wait: where the vCPU thread sleeps in HLT or waiting for SIPI.
  * @entry_cr8: CR8 as loaded from the local APIC's TPR for the last entry.
+ * @lapic: the in-kernel local APIC, NULL without KVM_CREATE_IRQCHIP.
  * @backend: vendor state.
  */
 struct modvm_vcpu {
@@ -473,6 +483,7 @@ struct modvm_vcpu {
 	u8 sipi_vector;
 	struct rcuwait wait;
 	u8 entry_cr8;
+	struct modvm_lapic *lapic;
 	void *backend;
 };
 

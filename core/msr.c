@@ -65,6 +65,8 @@ int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 	int r = modvm_backend->get_msr(vcpu, index, data);
 	int i;
 
+	if (r == -ENOENT)
+		r = modvm_irqchip_get_msr(vcpu, index, data, host);
 	if (r != -ENOENT)
 		return r;
 	switch (index) {
@@ -178,6 +180,8 @@ int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 	if (!backend_msr_valid(vcpu, index, &data, host))
 		return 1;
 	r = modvm_backend->set_msr(vcpu, index, data, host);
+	if (r == -ENOENT)
+		r = modvm_irqchip_set_msr(vcpu, index, data, host);
 	if (r != -ENOENT)
 		return r;
 	switch (index) {

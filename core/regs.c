@@ -247,6 +247,11 @@ long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 			r = -EFAULT;
 		else if (!sregs_valid(&u->sregs))
 			r = -EINVAL;
+		/* The in-kernel APIC follows its base (x2APIC ID, LDR, ...). */
+		else if (modvm_irqchip_in_kernel(vcpu->vm) &&
+			 modvm_set_msr(vcpu, MSR_IA32_APICBASE,
+				       u->sregs.apic_base, true))
+			r = -EINVAL;
 		else
 			r = modvm_backend->set_sregs(vcpu, &u->sregs);
 		if (!r && modvm_irqchip_in_kernel(vcpu->vm))

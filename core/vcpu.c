@@ -37,7 +37,8 @@ void modvm_vcpu_reset(struct modvm_vcpu *vcpu, bool init)
 	if (!init) {
 		vcpu->apic_base = APIC_DEFAULT_PHYS_BASE |
 				  MSR_IA32_APICBASE_ENABLE |
-				  (vcpu->id ? 0 : MSR_IA32_APICBASE_BSP);
+				  (vcpu->id == vcpu->vm->bsp_vcpu_id ?
+				   MSR_IA32_APICBASE_BSP : 0);
 		vcpu->misc_enable = MSR_IA32_MISC_ENABLE_FAST_STRING;
 		vcpu->tsc_offset = -(s64)rdtsc();
 	}
@@ -108,6 +109,8 @@ static long modvm_vcpu_ioctl(struct file *filp, unsigned int ioctl,
 	default:
 		r = modvm_events_ioctl(vcpu, ioctl, argp);
 		if (r == -ENOTTY)
+			r = modvm_irqchip_vcpu_ioctl(vcpu, ioctl, argp);
+		if (r == -ENOTTY)
 			r = modvm_vcpu_regs_ioctl(vcpu, ioctl, argp);
 		/* KVM answers unknown vCPU ioctls with -EINVAL. */
 		if (r == -ENOTTY)
@@ -139,6 +142,7 @@ static const struct file_operations modvm_vcpu_fops = {
  */
 void modvm_vcpu_free(struct modvm_vcpu *vcpu)
 {
+	modvm_irqchip_vcpu_free(vcpu);
 	if (vcpu->backend)
 		modvm_backend->vcpu_free(vcpu);
 	if (vcpu->guest_fpu.fpstate)
@@ -191,6 +195,8 @@ int modvm_vcpu_create(struct modvm_vm *vm, unsigned long id)
 	    !fpu_alloc_guest_fpstate(&vcpu->guest_fpu))
 		goto free_vcpu;
 	r = modvm_backend->vcpu_create(vcpu);
+	if (!r)
+		r = modvm_irqchip_vcpu_create(vcpu);
 	if (r)
 		goto free_vcpu;
 	modvm_vcpu_reset(vcpu, false);

@@ -23,6 +23,8 @@ static void modvm_vm_destroy(struct kref *kref)
 
 	/* No notifier may kick vCPUs once they are freed: unregister first. */
 	modvm_tdp_destroy(vm);
+	/* Timers and eventfds deliver to LAPICs: stop them first. */
+	modvm_irqchip_vm_destroy(vm);
 	xa_for_each(&vm->vcpus, id, vcpu)
 		modvm_vcpu_free(vcpu);
 	xa_destroy(&vm->vcpus);
@@ -125,8 +127,8 @@ static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 		return r;
 	}
 	default:
-		/* KVM answers unknown VM ioctls with -ENOTTY. */
-		return -ENOTTY;
+		/* KVM answers unknown VM ioctls with -ENOTTY, as this does. */
+		return modvm_irqchip_vm_ioctl(vm, ioctl, arg);
 	}
 }
 
@@ -170,6 +172,7 @@ int modvm_vm_create(unsigned long type)
 	mutex_init(&vm->lock);
 	mutex_init(&vm->slots_lock);
 	xa_init(&vm->vcpus);
+	modvm_irqchip_vm_init(vm);
 	r = init_srcu_struct(&vm->srcu);
 	if (r)
 		goto free_vm;

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The 8254 PIT (KVM_CREATE_PIT2): three channels at ports 0x40-0x42 and
+ * the control port 0x43; channel 0 drives IRQ0 from an hrtimer; with
+ * KVM_PIT_SPEAKER_DUMMY, port 0x61 gives the channel 2 gate, the
+ * speaker data bit, channel 2's output and the refresh toggle.
+ *
+ * Counters are not stepped: a channel's count and output follow from
+ * the time since its count was loaded, at 1.193182 MHz.
+ */
+#include <linux/hrtimer.h>
+#include <linux/math64.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "devices.h"
+
+#define PIT_FREQ		1193182
+#define PIT_PORT		0x40
+#define PIT_CTRL		3
+#define SPEAKER_PORT		0x61
+#define MIN_PERIOD_NS		200000LL	/* as KVM's min_timer_period_us */
+
+enum { RW_LSB = 1, RW_MSB, RW_WORD0, RW_WORD1 };
+
+struct modvm_pit {
+	struct modvm_vm *vm;
+	struct mutex lock;	/* channel state */
+	struct kvm_pit_state2 st;
+	struct hrtimer timer;	/* channel 0 */
+	s64 period_ns;		/* 0 for a one-shot count */
+	bool speaker;
+	struct modvm_iodev dev, speaker_dev;
+};
+
+static u32 rem(u64 d, u32 c)
+{
+	u32 r;
+
+	div_u64_rem(d, c, &r);
+	return r;
+}
+
+/* Input clock ticks since channel @c's count was loaded. */
+static u64 elapsed(struct kvm_pit_channel_state *c)
+{
+	s64 ns = ktime_to_ns(ktime_get()) - c->count_load_time;
+
+	return ns <= 0 ? 0 : mul_u64_u32_div(ns, PIT_FREQ, NSEC_PER_SEC);
+}
+
+static u32 get_count(struct kvm_pit_channel_state *c)
+{
+	u64 d = elapsed(c);
+
+	switch (c->mode) {
+	case 0: case 1: case 4: case 5:
+		return (c->count - d) & 0xffff;
+	case 3:
+		/* Square wave: the counter steps by two. */
+		return c->count - rem(2 * d, c->count);
+	default:
+		return c->count - rem(d, c->count);
+	}
+}
+
+static int get_out(struct kvm_pit_channel_state *c)
+{
+	u64 d = elapsed(c);
+
+	switch (c->mode) {
+	default:
+	case 0:
+		return d >= c->count;
+	case 1:
+		return d < c->count;
+	case 2:
+		return rem(d, c->count) == 0 && d;
+	case 3:
+		return rem(d, c->count) < ((c->count + 1) >> 1);
+	case 4:
+	case 5:
+		return d == c->count;
+	}
+}
+
+static enum hrtimer_restart pit_timer_fn(struct hrtimer *t)
+{
+	struct modvm_pit *pit = container_of(t, struct modvm_pit, timer);
+	s64 period = READ_ONCE(pit->period_ns);
+
+	/* An edge on IRQ0: raise and lower the line. */
+	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, true);
+	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, false);
+	if (!period)
+		return HRTIMER_NORESTART;
+	hrtimer_forward_now(t, ns_to_ktime(period));
+	return HRTIMER_RESTART;
+}
+
+/* Start channel 0's timer for @count input clocks; lock held. */
+static void timer_arm(struct modvm_pit *pit, u32 count, bool periodic)
+{
+	s64 ns = mul_u64_u32_div(count, NSEC_PER_SEC, PIT_FREQ);
+
+	hrtimer_cancel(&pit->timer);
+	if (periodic)
+		ns = max(ns, MIN_PERIOD_NS);
+	WRITE_ONCE(pit->period_ns, periodic ? ns : 0);
+	hrtimer_start(&pit->timer, ktime_add_ns(ktime_get(), ns),
+		      HRTIMER_MODE_ABS_HARD);
+}
+
+static void load_count(struct modvm_pit *pit, int ch, u32 val)
+{
+	struct kvm_pit_channel_state *c = &pit->st.channels[ch];
+
+	if (!val)
+		val = 0x10000;
+	c->count = val;
+	c->count_load_time = ktime_to_ns(ktime_get());
+	if (ch)
+		return;
+	switch (c->mode) {
+	case 0: case 1: case 4:
+		timer_arm(pit, val, false);
+		break;
+	case 2: case 3:
+		timer_arm(pit, val, true);
+		break;
+	default:
+		hrtimer_cancel(&pit->timer);
+	}
+}
+
+static void set_gate(struct kvm_pit_channel_state *c, u8 val)
+{
+	/* Modes 1, 2, 3 and 5 restart counting on a rising gate. */
+	if ((c->mode == 1 || c->mode == 2 || c->mode == 3 || c->mode == 5) &&
+	    c->gate < val)
+		c->count_load_time = ktime_to_ns(ktime_get());
+	c->gate = val;
+}
+
+static void latch_count(struct kvm_pit_channel_state *c)
+{
+	if (!c->count_latched) {
+		c->latched_count = get_count(c);
+		c->count_latched = c->rw_mode;
+	}
+}
+
+static void latch_status(struct kvm_pit_channel_state *c)
+{
+	if (!c->status_latched) {
+		c->status = (get_out(c) << 7) | (c->rw_mode << 4) |
+			    (c->mode << 1) | c->bcd;
+		c->status_latched = 1;
+	}
+}
+
+static void control_write(struct modvm_pit *pit, u8 val)
+{
+	int ch = val >> 6, i;
+	struct kvm_pit_channel_state *c;
+
+	if (ch == 3) {
+		/* Read-back: bits 1-3 pick channels; 5 count, 4 status (low active). */
+		for (i = 0; i < 3; i++) {
+			if (!(val & BIT(i + 1)))
+				continue;
+			c = &pit->st.channels[i];
+			if (!(val & 0x20))
+				latch_count(c);
+			if (!(val & 0x10))
+				latch_status(c);
+		}
+		return;
+	}
+	c = &pit->st.channels[ch];
+	if (!((val >> 4) & 3)) {
+		latch_count(c);
+		return;
+	}
+	c->rw_mode = (val >> 4) & 3;
+	c->read_state = c->rw_mode;
+	c->write_state = c->rw_mode;
+	c->mode = (val >> 1) & 7;
+	if (c->mode > 5)
+		c->mode -= 4;	/* modes 6 and 7 are 2 and 3 */
+	c->bcd = val & 1;
+}
+
+static void data_write(struct modvm_pit *pit, int ch, u8 val)
+{
+	struct kvm_pit_channel_state *c = &pit->st.channels[ch];
+
+	switch (c->write_state) {
+	default:
+	case RW_LSB:
+		load_count(pit, ch, val);
+		break;
+	case RW_MSB:
+		load_count(pit, ch, val << 8);
+		break;
+	case RW_WORD0:
+		c->write_latch = val;
+		c->write_state = RW_WORD1;
+		break;
+	case RW_WORD1:
+		load_count(pit, ch, c->write_latch | (val << 8));
+		c->write_state = RW_WORD0;
+		break;
+	}
+}
+
+static u8 data_read(struct kvm_pit_channel_state *c)
+{
+	u32 count;
+
+	if (c->status_latched) {
+		c->status_latched = 0;
+		return c->status;
+	}
+	if (c->count_latched) {
+		switch (c->count_latched) {
+		default:
+		case RW_LSB:
+			c->count_latched = 0;
+			return c->latched_count & 0xff;
+		case RW_MSB:
+			c->count_latched = 0;
+			return c->latched_count >> 8;
+		case RW_WORD0:
+			c->count_latched = RW_MSB;
+			return c->latched_count & 0xff;
+		}
+	}
+	count = get_count(c);
+	switch (c->read_state) {
+	default:
+	case RW_LSB:
+		return count & 0xff;
+	case RW_MSB:
+		return (count >> 8) & 0xff;
+	case RW_WORD0:
+		c->read_state = RW_WORD1;
+		return count & 0xff;
+	case RW_WORD1:
+		c->read_state = RW_WORD0;
+		return (count >> 8) & 0xff;
+	}
+}
+
+static int pit_read(struct modvm_vcpu *vcpu, struct modvm_iodev *dev,
+		    u64 addr, int len, void *val)
+{
+	struct modvm_pit *pit = container_of(dev, struct modvm_pit, dev);
+	int port = addr - PIT_PORT;
+
+	memset(val, 0, len);
+	if (port == PIT_CTRL)
+		return 0;	/* the control port reads nothing */
+	mutex_lock(&pit->lock);
+	*(u8 *)val = data_read(&pit->st.channels[port]);
+	mutex_unlock(&pit->lock);
+	return 0;
+}
+
+static int pit_write(struct modvm_vcpu *vcpu, struct modvm_iodev *dev,
+		     u64 addr, int len, const void *val)
+{
+	struct modvm_pit *pit = container_of(dev, struct modvm_pit, dev);
+	int port = addr - PIT_PORT;
+	u8 v = *(const u8 *)val;
+
+	mutex_lock(&pit->lock);
+	if (port == PIT_CTRL)
+		control_write(pit, v);
+	else
+		data_write(pit, port, v);
+	mutex_unlock(&pit->lock);
+	return 0;
+}
+
+static const struct modvm_iodev_ops pit_ops = {
+	.read = pit_read,
+	.write = pit_write,
+};
+
+static int speaker_read(struct modvm_vcpu *vcpu, struct modvm_iodev *dev,
+			u64 addr, int len, void *val)
+{
+	struct modvm_pit *pit = container_of(dev, struct modvm_pit, speaker_dev);
+	struct kvm_pit_channel_state *c = &pit->st.channels[2];
+	/* The DRAM refresh bit toggles about every 15 us; 2^14 ns here. */
+	u32 refresh = (ktime_to_ns(ktime_get()) >> 14) & 1;
+	u32 v;
+
+	mutex_lock(&pit->lock);
+	v = (!!(pit->st.flags & KVM_PIT_FLAGS_SPEAKER_DATA_ON) << 1) |
+	    c->gate | (get_out(c) << 5) | (refresh << 4);
+	mutex_unlock(&pit->lock);
+	memset(val, 0, len);
+	memcpy(val, &v, min_t(int, len, sizeof(v)));
+	return 0;
+}
+
+static int speaker_write(struct modvm_vcpu *vcpu, struct modvm_iodev *dev,
+			 u64 addr, int len, const void *val)
+{
+	struct modvm_pit *pit = container_of(dev, struct modvm_pit, speaker_dev);
+	u8 v = *(const u8 *)val;
+
+	mutex_lock(&pit->lock);
+	if (v & 2)
+		pit->st.flags |= KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+	else
+		pit->st.flags &= ~KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+	set_gate(&pit->st.channels[2], v & 1);
+	mutex_unlock(&pit->lock);
+	return 0;
+}
+
+static const struct modvm_iodev_ops speaker_ops = {
+	.read = speaker_read,
+	.write = speaker_write,
+};
+
+static void pit_reset(struct modvm_pit *pit)
+{
+	int i;
+
+	memset(&pit->st, 0, sizeof(pit->st));
+	for (i = 0; i < 3; i++) {
+		/* No mode until the guest programs one, as KVM. */
+		pit->st.channels[i].mode = 0xff;
+		pit->st.channels[i].gate = i != 2;
+		load_count(pit, i, 0);
+	}
+}
+
+/**
+ * modvm_pit_create() - KVM_CREATE_PIT2.
+ * @vm: the VM.
+ * @argp: struct kvm_pit_config.
+ *
+ * Return: 0; -EEXIST for a second PIT; -EFAULT; -ENOMEM; a bus error.
+ */
+long modvm_pit_create(struct modvm_vm *vm, struct kvm_pit_config __user *argp)
+{
+	struct kvm_pit_config cfg;
+	struct modvm_pit *pit;
+	long r;
+
+	if (copy_from_user(&cfg, argp, sizeof(cfg)))
+		return -EFAULT;
+	mutex_lock(&vm->lock);
+	r = -EEXIST;
+	if (vm->pit)
+		goto out;
+	r = -ENOMEM;
+	pit = kzalloc(sizeof(*pit), GFP_KERNEL_ACCOUNT);
+	if (!pit)
+		goto out;
+	pit->vm = vm;
+	mutex_init(&pit->lock);
+	hrtimer_init(&pit->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_HARD);
+	pit->timer.function = pit_timer_fn;
+	mutex_lock(&pit->lock);
+	pit_reset(pit);
+	mutex_unlock(&pit->lock);
+	pit->dev.ops = &pit_ops;
+	pit->speaker_dev.ops = &speaker_ops;
+	r = modvm_io_bus_register(vm, MODVM_PIO_BUS, PIT_PORT, 4, &pit->dev);
+	if (r)
+		goto free;
+	if (cfg.flags & KVM_PIT_SPEAKER_DUMMY) {
+		r = modvm_io_bus_register(vm, MODVM_PIO_BUS, SPEAKER_PORT, 1,
+					  &pit->speaker_dev);
+		if (r) {
+			modvm_io_bus_unregister(vm, MODVM_PIO_BUS, &pit->dev);
+			goto free;
+		}
+		pit->speaker = true;
+	}
+	vm->pit = pit;
+	mutex_unlock(&vm->lock);
+	return 0;
+free:
+	kfree(pit);
+out:
+	mutex_unlock(&vm->lock);
+	return r;
+}
+
+/**
+ * modvm_pit_get() - KVM_GET_PIT2.
+ * @vm: the VM.
+ * @argp: struct kvm_pit_state2.
+ *
+ * Return: 0; -ENXIO without a PIT; -EFAULT.
+ */
+long modvm_pit_get(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
+{
+	struct modvm_pit *pit = READ_ONCE(vm->pit);
+	struct kvm_pit_state2 st;
+
+	if (!pit)
+		return -ENXIO;
+	mutex_lock(&pit->lock);
+	st = pit->st;
+	mutex_unlock(&pit->lock);
+	memset(st.reserved, 0, sizeof(st.reserved));
+	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+/**
+ * modvm_pit_set() - KVM_SET_PIT2: channels and flags; counts reload now.
+ * @vm: the VM.
+ * @argp: struct kvm_pit_state2.
+ *
+ * Return: 0; -EFAULT; -ENXIO without a PIT.
+ */
+long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
+{
+	struct modvm_pit *pit;
+	struct kvm_pit_state2 st;
+	int i;
+
+	if (copy_from_user(&st, argp, sizeof(st)))
+		return -EFAULT;
+	mutex_lock(&vm->lock);
+	pit = vm->pit;
+	if (!pit) {
+		mutex_unlock(&vm->lock);
+		return -ENXIO;
+	}
+	mutex_lock(&pit->lock);
+	memcpy(pit->st.channels, st.channels, sizeof(st.channels));
+	pit->st.flags = st.flags;
+	for (i = 0; i < 3; i++) {
+		/* Bound what userspace gave: counts are 16 bits (0 = 65536). */
+		pit->st.channels[i].count &= 0xffff;
+		if (pit->st.channels[i].mode > 5 && pit->st.channels[i].mode != 0xff)
+			pit->st.channels[i].mode = 0xff;
+		load_count(pit, i, pit->st.channels[i].count);
+	}
+	mutex_unlock(&pit->lock);
+	mutex_unlock(&vm->lock);
+	return 0;
+}
+
+/**
+ * modvm_pit_destroy() - stop and free the PIT of a dying VM.
+ * @vm: the VM.
+ */
+void modvm_pit_destroy(struct modvm_vm *vm)
+{
+	struct modvm_pit *pit = vm->pit;
+
+	if (!pit)
+		return;
+	hrtimer_cancel(&pit->timer);
+	vm->pit = NULL;
+	kfree(pit);
+}
