@@ -91,6 +91,7 @@ static void build_tables(struct guest *g)
 	uint64_t *pae_pdpt = guest_ptr(g, GUEST_PAE_PDPT);
 	uint64_t *pae_pd = guest_ptr(g, GUEST_PAE_PD);
 	uint64_t *alias_pd = guest_ptr(g, GUEST_ALIAS_PD);
+	uint64_t *apic_pd = guest_ptr(g, GUEST_APIC_PD);
 	uint64_t tss = GUEST_TSS;
 	int i;
 
@@ -114,6 +115,10 @@ static void build_tables(struct guest *g)
 		pae_pd[i] = pd64[i];
 	}
 	alias_pd[0] = PTE_P | PTE_RW | PTE_PS;
+	/* Long mode: the 2 MiB pages of the IOAPIC and local APIC. */
+	pdpt[3] = GUEST_APIC_PD | PTE_P | PTE_RW;
+	apic_pd[(GUEST_IOAPIC >> 21) & 511] = GUEST_IOAPIC | PTE_P | PTE_RW | PTE_PS;
+	apic_pd[(GUEST_LAPIC >> 21) & 511] = GUEST_LAPIC | PTE_P | PTE_RW | PTE_PS;
 
 	/* PAE: PDPTEs have no RW/US bits. */
 	pae_pdpt[0] = GUEST_PAE_PD | PTE_P;

@@ -19,7 +19,8 @@
  *   0x04000  PDPT                      0x0b000  TSS, stub variables
  *   0x05000  long mode PD (2M pages)   0x0c000  exception stubs
  *   0x06000  32-bit page directory     0x0d000  guest code (GUEST_CODE)
- *   0x07000  32-bit page table (4M)    0x20000  data (GUEST_DATA)
+ *   0x07000  32-bit page table (4M)    0x1f000  PD for 3-4G (APIC pages)
+ *                                      0x20000  data (GUEST_DATA)
  *   stacks grow down from 0x80000 (GUEST_STACK), 8 KiB per vCPU.
  *
  * Every paging mode also maps GUEST_ALIAS_VA to physical 0, so a guest can
@@ -51,10 +52,15 @@
 #define GUEST_STUBS		0xc000
 #define GUEST_CODE		0xd000
 #define GUEST_CODE_MAX		0x3000
+#define GUEST_APIC_PD		0x1f000	/* long mode: 3-4 GiB, the APIC pages */
 #define GUEST_DATA		0x20000
 #define GUEST_STACK		0x80000
 #define GUEST_STACK_SIZE	0x2000
 #define GUEST_ALIAS_VA		0x40000000
+
+/* The IOAPIC and local APIC pages, identity-mapped in long mode. */
+#define GUEST_IOAPIC		0xfec00000
+#define GUEST_LAPIC		0xfee00000
 
 /* GDT selectors. */
 #define GUEST_SEL_CODE64	0x08
