@@ -123,8 +123,9 @@ int modvm_ioapic_init(struct modvm_irqchip *chip);
 void modvm_ioapic_destroy(struct modvm_irqchip *chip);
 int modvm_ioapic_set_irq(struct modvm_irqchip *chip, u32 pin, int src,
 			 bool level);
-void modvm_ioapic_eoi(struct modvm_irqchip *chip, u8 vector);
+void modvm_ioapic_eoi(struct modvm_irqchip *chip, u8 vector, bool level);
 void modvm_ioapic_get(struct modvm_irqchip *chip, struct kvm_ioapic_state *s);
+bool modvm_ioapic_masked(struct modvm_irqchip *chip, u32 pin);
 void modvm_ioapic_set(struct modvm_irqchip *chip,
 		      const struct kvm_ioapic_state *s);
 
@@ -134,6 +135,7 @@ void modvm_pic_destroy(struct modvm_irqchip *chip);
 int modvm_pic_set_irq(struct modvm_irqchip *chip, u32 pin, int src,
 		      bool level);
 bool modvm_pic_output(struct modvm_irqchip *chip);
+bool modvm_pic_masked(struct modvm_irqchip *chip, u32 pin);
 int modvm_pic_read_irq(struct modvm_irqchip *chip);
 void modvm_pic_get(struct modvm_irqchip *chip, int which,
 		   struct kvm_pic_state *s);
@@ -145,11 +147,13 @@ long modvm_pit_create(struct modvm_vm *vm, struct kvm_pit_config __user *argp);
 long modvm_pit_get(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp);
 long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp);
 void modvm_pit_destroy(struct modvm_vm *vm);
+void modvm_pit_acked(struct modvm_vm *vm);
 
 /* irq.c: routing and line levels */
 int modvm_irq_set(struct modvm_vm *vm, int src, u32 gsi, bool level);
 int modvm_irq_msi(struct modvm_vm *vm, u32 addr_lo, u32 addr_hi, u32 data);
 void modvm_irq_acked(struct modvm_irqchip *chip, u32 chip_id, u32 pin);
+bool modvm_irq_gsi_masked(struct modvm_vm *vm, u32 gsi);
 int modvm_irq_default_routing(struct modvm_irqchip *chip);
 long modvm_irq_set_routing(struct modvm_vm *vm,
 			   struct kvm_irq_routing __user *argp);

@@ -98,14 +98,16 @@ out:
 }
 
 /**
- * modvm_ioapic_eoi() - a local APIC EOIed a level-triggered @vector.
+ * modvm_ioapic_eoi() - a local APIC EOIed @vector.
  * @chip: the irqchip.
  * @vector: the vector.
+ * @level: it was level-triggered (its TMR bit was set).
  *
- * Clears Remote IRR of the level pins with that vector, tells irqfd
- * resamplers, and sends again for a line that is still asserted.
+ * Tells the ack notifiers (irqfd resamplers, the PIT) of the pins with
+ * that vector and trigger mode; for level pins, clears Remote IRR and
+ * sends again for a line that is still asserted.
  */
-void modvm_ioapic_eoi(struct modvm_irqchip *chip, u8 vector)
+void modvm_ioapic_eoi(struct modvm_irqchip *chip, u8 vector, bool level)
 {
 	struct modvm_ioapic *io = &chip->ioapic;
 	unsigned long flags;
@@ -114,7 +116,7 @@ void modvm_ioapic_eoi(struct modvm_irqchip *chip, u8 vector)
 	for (pin = 0; pin < MODVM_IOAPIC_PINS; pin++) {
 		u64 e = READ_ONCE(io->redir[pin]);
 
-		if ((e & RTE_VECTOR) != vector)
+		if ((e & RTE_VECTOR) != vector || !(e & RTE_LEVEL) != !level)
 			continue;
 		/* Without the lock: the notifier lowers lines itself. */
 		modvm_irq_acked(chip, KVM_IRQCHIP_IOAPIC, pin);
@@ -127,6 +129,18 @@ void modvm_ioapic_eoi(struct modvm_irqchip *chip, u8 vector)
 		}
 		spin_unlock_irqrestore(&io->lock, flags);
 	}
+}
+
+/**
+ * modvm_ioapic_masked() - whether pin @pin's entry is masked.
+ * @chip: the irqchip.
+ * @pin: 0..23.
+ *
+ * Return: the mask bit.
+ */
+bool modvm_ioapic_masked(struct modvm_irqchip *chip, u32 pin)
+{
+	return READ_ONCE(chip->ioapic.redir[pin]) & RTE_MASKED;
 }
 
 static u32 read_indirect(struct modvm_ioapic *io)
@@ -216,7 +230,7 @@ static int ioapic_write(struct modvm_vcpu *vcpu, struct modvm_iodev *dev,
 		spin_unlock_irqrestore(&io->lock, flags);
 		break;
 	case REG_EOI:
-		modvm_ioapic_eoi(chip_of(io), v & 0xff);
+		modvm_ioapic_eoi(chip_of(io), v & 0xff, true);
 		break;
 	}
 	return 0;

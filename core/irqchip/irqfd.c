@@ -195,7 +195,8 @@ static long irqfd_deassign(struct modvm_vm *vm, const struct kvm_irqfd *args)
  * @vm: the VM.
  * @argp: struct kvm_irqfd.
  *
- * Return: 0; -EINVAL for unknown flags or without an in-kernel irqchip; -EBADF or -EINVAL for a bad fd; -EBUSY for an eventfd already
+ * Return: 0; -EINVAL for unknown flags or without an in-kernel irqchip;
+ * -EBADF or -EINVAL for a bad fd; -EBUSY for an eventfd already
  * in use; -EFAULT; -ENOMEM.
  */
 long modvm_irqfd(struct modvm_vm *vm, struct kvm_irqfd __user *argp)

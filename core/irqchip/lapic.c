@@ -556,9 +556,12 @@ static void do_eoi(struct modvm_lapic *a)
 	vec_clear(a, APIC_ISR, vec);
 	level = vec_test(a, APIC_TMR, vec);
 	spin_unlock_irqrestore(&a->lock, flags);
-	/* Level-triggered: the IOAPIC clears Remote IRR (EOI broadcast). */
-	if (level && chip)
-		modvm_ioapic_eoi(chip, vec);
+	/*
+	 * The EOI broadcast: level-triggered, the IOAPIC clears Remote IRR;
+	 * either way its ack notifiers (resample, PIT) hear of it.
+	 */
+	if (chip)
+		modvm_ioapic_eoi(chip, vec, level);
 }
 
 static int lapic_write(struct modvm_lapic *a, u32 off, u32 val, u32 dest_x2)

@@ -148,6 +148,18 @@ bool modvm_pic_output(struct modvm_irqchip *chip)
 	return READ_ONCE(chip->pic.output);
 }
 
+/**
+ * modvm_pic_masked() - whether input @pin (0..15) is masked in its IMR.
+ * @chip: the irqchip.
+ * @pin: pin of the pair.
+ *
+ * Return: the IMR bit.
+ */
+bool modvm_pic_masked(struct modvm_irqchip *chip, u32 pin)
+{
+	return READ_ONCE(chip->pic.chips[pin >> 3].s.imr) & BIT(pin & 7);
+}
+
 static void intack(struct modvm_pic *pic, int c, int pin)
 {
 	struct kvm_pic_state *s = &pic->chips[c].s;

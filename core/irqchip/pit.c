@@ -7,6 +7,11 @@
  *
  * Counters are not stepped: a channel's count and output follow from
  * the time since its count was loaded, at 1.193182 MHz.
+ *
+ * Ticks are reinjected as KVM's PIT does by default: one IRQ0 edge is
+ * in flight at a time, the next goes when the guest acknowledges it, so
+ * a guest that is slow to take them still sees every tick (up to
+ * MAX_PENDING behind); a masked IRQ0 drops them.
  */
 #include <linux/hrtimer.h>
 #include <linux/math64.h>
@@ -20,6 +25,7 @@
 #define PIT_CTRL		3
 #define SPEAKER_PORT		0x61
 #define MIN_PERIOD_NS		200000LL	/* as KVM's min_timer_period_us */
+#define MAX_PENDING		100
 
 enum { RW_LSB = 1, RW_MSB, RW_WORD0, RW_WORD1 };
 
@@ -29,6 +35,8 @@ struct modvm_pit {
 	struct kvm_pit_state2 st;
 	struct hrtimer timer;	/* channel 0 */
 	s64 period_ns;		/* 0 for a one-shot count */
+	atomic_t pending;	/* ticks not yet injected */
+	atomic_t irq_ack;	/* no tick awaits the guest's acknowledge */
 	bool speaker;
 	struct modvm_iodev dev, speaker_dev;
 };
@@ -84,14 +92,52 @@ static int get_out(struct kvm_pit_channel_state *c)
 	}
 }
 
+/* Send the next pending tick unless one awaits its acknowledge. */
+static void pit_inject(struct modvm_pit *pit)
+{
+	if (atomic_cmpxchg(&pit->irq_ack, 1, 0) != 1)
+		return;
+	if (atomic_dec_if_positive(&pit->pending) < 0) {
+		atomic_set(&pit->irq_ack, 1);
+		return;
+	}
+	/* An edge on IRQ0: raise and lower the line. */
+	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, true);
+	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, false);
+}
+
+static void reinject_reset(struct modvm_pit *pit)
+{
+	atomic_set(&pit->pending, 0);
+	atomic_set(&pit->irq_ack, 1);
+}
+
+/**
+ * modvm_pit_acked() - the guest acknowledged IRQ0: send the next tick.
+ * @vm: the VM.
+ */
+void modvm_pit_acked(struct modvm_vm *vm)
+{
+	struct modvm_pit *pit = READ_ONCE(vm->pit);
+
+	if (!pit)
+		return;
+	atomic_set(&pit->irq_ack, 1);
+	pit_inject(pit);
+}
+
 static enum hrtimer_restart pit_timer_fn(struct hrtimer *t)
 {
 	struct modvm_pit *pit = container_of(t, struct modvm_pit, timer);
 	s64 period = READ_ONCE(pit->period_ns);
 
-	/* An edge on IRQ0: raise and lower the line. */
-	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, true);
-	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, false);
+	if (modvm_irq_gsi_masked(pit->vm, 0)) {
+		reinject_reset(pit);
+	} else {
+		if (atomic_read(&pit->pending) < MAX_PENDING)
+			atomic_inc(&pit->pending);
+		pit_inject(pit);
+	}
 	if (!period)
 		return HRTIMER_NORESTART;
 	hrtimer_forward_now(t, ns_to_ktime(period));
@@ -331,6 +377,7 @@ static void pit_reset(struct modvm_pit *pit)
 {
 	int i;
 
+	reinject_reset(pit);
 	memset(&pit->st, 0, sizeof(pit->st));
 	for (i = 0; i < 3; i++) {
 		/* No mode until the guest programs one, as KVM. */
@@ -437,6 +484,7 @@ long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
 		return -ENXIO;
 	}
 	mutex_lock(&pit->lock);
+	reinject_reset(pit);
 	memcpy(pit->st.channels, st.channels, sizeof(st.channels));
 	pit->st.flags = st.flags;
 	for (i = 0; i < 3; i++) {

@@ -127,15 +127,54 @@ void modvm_irq_acked(struct modvm_irqchip *chip, u32 chip_id, u32 pin)
 	int idx;
 	u32 i;
 
-	if (list_empty(&chip->irqfds))
+	if (list_empty(&chip->irqfds) && !READ_ONCE(vm->pit))
 		return;
 	idx = srcu_read_lock(&vm->srcu);
 	rt = srcu_dereference(chip->routing, &vm->srcu);
-	for (i = 0; rt && i < rt->nr; i++)
-		if (rt->e[i].type == KVM_IRQ_ROUTING_IRQCHIP &&
-		    rt->e[i].chip == chip_id && rt->e[i].pin == pin)
-			modvm_irqfd_resample(chip, rt->e[i].gsi);
+	for (i = 0; rt && i < rt->nr; i++) {
+		if (rt->e[i].type != KVM_IRQ_ROUTING_IRQCHIP ||
+		    rt->e[i].chip != chip_id || rt->e[i].pin != pin)
+			continue;
+		/* The PIT drives GSI 0 and reinjects on its ack. */
+		if (!rt->e[i].gsi)
+			modvm_pit_acked(vm);
+		modvm_irqfd_resample(chip, rt->e[i].gsi);
+	}
 	srcu_read_unlock(&vm->srcu, idx);
+}
+
+/**
+ * modvm_irq_gsi_masked() - every irqchip pin @gsi drives is masked.
+ * @vm: the VM.
+ * @gsi: the GSI.
+ *
+ * Return: true when no route of @gsi can deliver (an MSI route can).
+ */
+bool modvm_irq_gsi_masked(struct modvm_vm *vm, u32 gsi)
+{
+	struct modvm_irqchip *chip = irqchip_of(vm);
+	struct modvm_irq_routing *rt;
+	bool masked = true;
+	int idx;
+	u32 i;
+
+	if (!chip)
+		return true;
+	idx = srcu_read_lock(&vm->srcu);
+	rt = srcu_dereference(chip->routing, &vm->srcu);
+	for (i = rt ? route_first(rt, gsi) : 0; rt && i < rt->nr && rt->e[i].gsi == gsi; i++) {
+		const struct modvm_irq_route *e = &rt->e[i];
+
+		if (e->type != KVM_IRQ_ROUTING_IRQCHIP)
+			masked = false;
+		else if (e->chip == KVM_IRQCHIP_IOAPIC)
+			masked &= modvm_ioapic_masked(chip, e->pin);
+		else
+			masked &= modvm_pic_masked(chip, e->pin +
+						   (e->chip == KVM_IRQCHIP_PIC_SLAVE ? 8 : 0));
+	}
+	srcu_read_unlock(&vm->srcu, idx);
+	return masked;
 }
 
 /* Check and convert one user entry; -EINVAL as KVM. */
