@@ -73,9 +73,6 @@ GUEST_ASM(irq_guest,
 
 extern const unsigned char irq_stubs[];
 
-#define LABEL_GPA(blob, label) \
-	(GUEST_CODE + (uint64_t)((const unsigned char *)label - blob))
-
 FIXTURE(irq) {
 	struct guest g;
 	struct guest_vcpu *v;

@@ -12,22 +12,9 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "guest.h"
+#include "apic.h"
 
-#define APIC_ID		0x20
-#define APIC_LVR	0x30
-#define APIC_TASKPRI	0x80
-#define APIC_LDR	0xd0
-#define APIC_DFR	0xe0
-#define APIC_SPIV	0xf0
-#define APIC_IRR	0x200
-#define APIC_TMR	0x180
-#define APIC_LVTT	0x320
-#define APIC_LVT0	0x350
 #define APIC_LVT1	0x360
-#define APIC_TDCR	0x3e0
-
-#define MSR_APIC_BASE	0x1b
 #define APIC_BASE_EN	(1ull << 11)
 #define APIC_BASE_X2	(1ull << 10)
 #define APIC_BASE_BSP	(1ull << 8)
@@ -38,10 +25,7 @@
 
 static uint32_t reg(const struct kvm_lapic_state *s, int off)
 {
-	uint32_t v;
-
-	memcpy(&v, s->regs + off, 4);
-	return v;
+	return apic_state_reg(s, off);
 }
 
 static void set_reg(struct kvm_lapic_state *s, int off, uint32_t v)
@@ -75,18 +59,6 @@ static void get_chip(int vm, struct kvm_irqchip *c, uint32_t id)
 FIXTURE(chip) {
 	struct guest g;
 };
-
-/* Software-enable the APIC (SVR bit 8): a disabled one drops interrupts. */
-static void apic_sw_enable(struct guest_vcpu *v)
-{
-	struct kvm_lapic_state s;
-
-	if (modvm_ioctl(v->fd, KVM_GET_LAPIC, (unsigned long)&s))
-		abort();
-	set_reg(&s, APIC_SPIV, 0x1ff);
-	if (modvm_ioctl(v->fd, KVM_SET_LAPIC, (unsigned long)&s))
-		abort();
-}
 
 FIXTURE_SETUP(chip)
 {
@@ -222,7 +194,7 @@ TEST_F(chip, lapic_reset_state)
 	ASSERT_EQ(0, modvm_ioctl(self->g.vcpus[0].fd, KVM_GET_LAPIC, (unsigned long)&s));
 	EXPECT_EQ(0u, reg(&s, APIC_ID));
 	EXPECT_EQ(0x50014u, reg(&s, APIC_LVR));
-	EXPECT_EQ(0xffu, reg(&s, APIC_SPIV));
+	EXPECT_EQ(0xffu, reg(&s, APIC_SVR));
 	EXPECT_EQ(0xffffffffu, reg(&s, APIC_DFR));
 	EXPECT_EQ(0x700u, reg(&s, APIC_LVT0));	/* the BSP's virtual wire */
 	EXPECT_EQ(0x10000u, reg(&s, APIC_LVT1));
@@ -238,8 +210,8 @@ TEST_F(chip, lapic_round_trip)
 	uint64_t base;
 
 	ASSERT_EQ(0, modvm_ioctl(self->g.vcpus[1].fd, KVM_GET_LAPIC, (unsigned long)&s));
-	set_reg(&s, APIC_TASKPRI, 0x20);
-	set_reg(&s, APIC_SPIV, 0x1ff);
+	set_reg(&s, APIC_TPR, 0x20);
+	set_reg(&s, APIC_SVR, 0x1ff);
 	set_reg(&s, APIC_LDR, 0x04000000);
 	set_reg(&s, APIC_DFR, 0x0fffffff);
 	set_reg(&s, APIC_LVT0, 0x8731);
@@ -247,8 +219,8 @@ TEST_F(chip, lapic_round_trip)
 	set_reg(&s, APIC_IRR + 0x10, 1u << 3);	/* vector 0x23 */
 	ASSERT_EQ(0, modvm_ioctl(self->g.vcpus[1].fd, KVM_SET_LAPIC, (unsigned long)&s));
 	ASSERT_EQ(0, modvm_ioctl(self->g.vcpus[1].fd, KVM_GET_LAPIC, (unsigned long)&t));
-	EXPECT_EQ(0x20u, reg(&t, APIC_TASKPRI));
-	EXPECT_EQ(0x1ffu, reg(&t, APIC_SPIV));
+	EXPECT_EQ(0x20u, reg(&t, APIC_TPR));
+	EXPECT_EQ(0x1ffu, reg(&t, APIC_SVR));
 	EXPECT_EQ(0x04000000u, reg(&t, APIC_LDR));
 	EXPECT_EQ(0x0fffffffu, reg(&t, APIC_DFR));
 	EXPECT_EQ(0x8731u, reg(&t, APIC_LVT0));
@@ -283,7 +255,7 @@ TEST_F(chip, x2apic_msrs)
 	/* KVM_GET_LAPIC keeps KVM's xAPIC-style ID position. */
 	ASSERT_EQ(0, modvm_ioctl(v->fd, KVM_GET_LAPIC, (unsigned long)&s));
 	EXPECT_EQ(1u << 24, reg(&s, APIC_ID));
-	EXPECT_EQ(0x40u, reg(&s, APIC_TASKPRI));
+	EXPECT_EQ(0x40u, reg(&s, APIC_TPR));
 	/* EXTD without EN is an invalid APIC base. */
 	EXPECT_EQ(0, guest_set_msr(v, MSR_APIC_BASE, 0xfee00000ull | APIC_BASE_X2));
 }

@@ -128,17 +128,14 @@ GUEST_ASM(deadline_guest,
 extern const unsigned char periodic_handler[], oneshot_handler[],
 	deadline_handler[];
 
-#define LABEL_GPA(blob, label) \
-	(GUEST_CODE + (uint64_t)((const unsigned char *)label - blob))
-
 static uint64_t data(struct guest *g, uint64_t gpa)
 {
-	return *(uint64_t *)guest_ptr(g, gpa);
+	return *apic_u64(g, gpa);
 }
 
 static void set_data(struct guest *g, uint64_t gpa, uint64_t v)
 {
-	*(uint64_t *)guest_ptr(g, gpa) = v;
+	*apic_u64(g, gpa) = v;
 }
 
 FIXTURE(timer) {

@@ -67,12 +67,9 @@ GUEST_ASM(pit_guest,
 
 extern const unsigned char pit_handler[];
 
-#define LABEL_GPA(blob, label) \
-	(GUEST_CODE + (uint64_t)((const unsigned char *)label - blob))
-
 static uint64_t data(struct guest *g, uint64_t gpa)
 {
-	return *(uint64_t *)guest_ptr(g, gpa);
+	return *apic_u64(g, gpa);
 }
 
 /* Only for TEST_F_TIMEOUT: guests take long under bochs. */

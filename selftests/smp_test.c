@@ -138,9 +138,6 @@ GUEST_ASM(init_guest,
 
 extern const unsigned char bsp_main[], ap_main[], ipi_stubs[], nmi_stub[];
 
-#define LABEL_GPA(blob, label) \
-	(GUEST_CODE + (uint64_t)((const unsigned char *)label - blob))
-
 struct vcpu_thread {
 	pthread_t tid;
 	struct guest_vcpu *v;

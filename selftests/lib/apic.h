@@ -42,6 +42,16 @@
 #define APIC_BASE_ENABLE	0x800
 #define APIC_BASE_X2APIC	0x400
 
+/* Guest address of a label inside a blob loaded at GUEST_CODE. */
+#define LABEL_GPA(blob, label) \
+	(GUEST_CODE + (uint64_t)((const unsigned char *)label - blob))
+
+/* Host side: the u64 at guest-physical @gpa. */
+static inline uint64_t *apic_u64(struct guest *g, uint64_t gpa)
+{
+	return guest_ptr(g, gpa);
+}
+
 /* Host side: TSC cycles per millisecond, measured against CLOCK_MONOTONIC. */
 uint64_t apic_tsc_per_ms(void);
 
