@@ -151,12 +151,8 @@ static long irqfd_assign(struct modvm_vm *vm, const struct kvm_irqfd *args)
 	spin_unlock_irq(&chip->irqfd_lock);
 	/* A signal that came before we listened still counts. */
 	events = vfs_poll(file.file, &f->pt);
-	if (events & EPOLLIN) {
-		u64 cnt;
-
-		eventfd_ctx_do_read(f->eventfd, &cnt);
+	if (events & EPOLLIN)
 		inject(f);
-	}
 	mutex_unlock(&chip->lock);
 	fdput(file);
 	return 0;
