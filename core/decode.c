@@ -33,6 +33,10 @@ static int opcode_length(const u8 *op, int avail)
 		case 0x30: case 0x32:	/* WRMSR, RDMSR */
 		case 0x08: case 0x09:	/* INVD, WBINVD */
 			return 2;
+		case 0x20: case 0x22:	/* MOV from/to CR: ModRM, always a GPR */
+			if (avail < 3)
+				return -EAGAIN;
+			return 3;
 		case 0x01:		/* VMMCALL, XSETBV, MONITOR, MWAIT, ... */
 			if (avail < 3)
 				return -EAGAIN;
@@ -70,22 +74,29 @@ static int decode(const u8 *insn, int avail, bool long_mode,
 	p->seg = -1;
 	p->addr_size_override = false;
 	p->operand_size_override = false;
+	p->rex = 0;
 	for (i = 0; i < avail; i++) {
 		int seg = segment_prefix(insn[i]);
 
+		/* A REX prefix counts only right before the opcode. */
+		if (long_mode && (insn[i] & 0xf0) == 0x40) {
+			p->rex = insn[i];
+			continue;
+		}
 		if (seg >= 0)
 			p->seg = seg;
 		else if (insn[i] == 0x66)
 			p->operand_size_override = true;
 		else if (insn[i] == 0x67)
 			p->addr_size_override = true;
-		else if (insn[i] != 0xf0 && insn[i] != 0xf2 && insn[i] != 0xf3 &&
-			 !(long_mode && (insn[i] & 0xf0) == 0x40))	/* REX */
+		else if (insn[i] != 0xf0 && insn[i] != 0xf2 && insn[i] != 0xf3)
 			break;
+		p->rex = 0;
 	}
 	r = opcode_length(insn + i, avail - i);
 	if (r < 0)
 		return r;
+	memcpy(p->opcode, insn + i, min_t(int, r, sizeof(p->opcode)));
 	p->length = i + r;
 	return p->length <= 15 ? 0 : -EINVAL;
 }
@@ -95,9 +106,9 @@ static int decode(const u8 *insn, int avail, bool long_mode,
  * @vcpu: the vCPU.
  * @p: the length and the prefixes that matter.
  *
- * Only instructions without ModRM operands are known (those that exit:
- * CPUID, RDMSR, WRMSR, HLT, IN, OUT, INS, OUTS, INVD, WBINVD and the
- * 0F 01 Cx group).
+ * Only instructions without memory operands are known (those that exit:
+ * CPUID, RDMSR, WRMSR, HLT, IN, OUT, INS, OUTS, INVD, WBINVD, the
+ * 0F 01 Cx group and MOV to/from a control register).
  *
  * Return: 0; -EFAULT after queueing a #PF; -EINVAL for an instruction
  * this decoder does not know; another negative errno when the code is

@@ -217,6 +217,19 @@ bool modvm_events_before_run(struct modvm_vcpu *vcpu)
 	return false;
 }
 
+static bool fault_class(u8 vector)
+{
+	switch (vector) {
+	case X86_TRAP_DB:
+	case X86_TRAP_BP:
+	case X86_TRAP_OF:
+	case X86_TRAP_DF:
+	case X86_TRAP_MC:
+		return false;
+	}
+	return true;
+}
+
 /**
  * modvm_events_prepare() - choose the event for the next entry.
  * @vcpu: the vCPU, IRQs on.
@@ -243,6 +256,15 @@ void modvm_events_prepare(struct modvm_vcpu *vcpu, bool *irq_window,
 	if (vcpu->exception.pending && can_inject) {
 		vcpu->exception.pending = false;
 		vcpu->exception.injected = true;
+		/*
+		 * A fault-class exception pushes RFLAGS with RF=1, so that
+		 * the return re-executes the instruction without a code
+		 * breakpoint firing again; event injection pushes RFLAGS as
+		 * it is, so set it here. #DB (the handler sets RF itself),
+		 * the traps #BP/#OF and the aborts #DF/#MC leave RF alone.
+		 */
+		if (fault_class(vcpu->exception.vector))
+			vcpu->rflags |= X86_EFLAGS_RF;
 		can_inject = false;
 	}
 

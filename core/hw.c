@@ -11,6 +11,7 @@
 #include <linux/percpu.h>
 #include <linux/reboot.h>
 #include <linux/syscore_ops.h>
+#include <asm/mce.h>
 
 #include "modvm.h"
 
@@ -153,6 +154,26 @@ void modvm_hw_fault(const char *insn)
 	if (!READ_ONCE(modvm_rebooting))
 		pr_err_ratelimited("%s faulted: virtualization is off on CPU %d\n",
 				   insn, raw_smp_processor_id());
+}
+
+/**
+ * modvm_host_machine_check() - a machine check hit while in guest mode.
+ *
+ * Both backends intercept #MC: the exception belongs to the host, whose
+ * handler logs it and deals with the memory or CPU. Called with
+ * interrupts off right after the exit, as the host's own #MC would run.
+ */
+void modvm_host_machine_check(void)
+{
+#ifdef CONFIG_X86_MCE
+	/* As if from user mode: the host kernel was not interrupted. */
+	struct pt_regs regs = {
+		.cs = 3,
+		.flags = X86_EFLAGS_IF,
+	};
+
+	do_machine_check(&regs);
+#endif
 }
 
 /**

@@ -32,7 +32,7 @@
 #define MODVM_DR6_INIT		0xffff0ff0ULL
 #define MODVM_DR7_INIT		0x400ULL
 
-/* CR4 bits a guest may set (core/regs.c checks, vmx/ owns the rest). */
+/* CR4 bits a guest may set where the host has them (modvm_cr4_valid()). */
 #define MODVM_CR4_VALID	(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE | \
 			 X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE | \
 			 X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT | \
@@ -96,6 +96,8 @@ enum modvm_exit_type {
 	MODVM_EXIT_SHUTDOWN,	/* triple fault */
 	MODVM_EXIT_FAIL_ENTRY,	/* the CPU refused the guest state */
 	MODVM_EXIT_TDP_FAULT,	/* nested/extended page fault */
+	MODVM_EXIT_CR4_WRITE,	/* MOV to CR4 for core to check and complete */
+	MODVM_EXIT_RDPMC,
 	MODVM_EXIT_UNHANDLED,	/* an exit modvm does not expect */
 };
 
@@ -522,6 +524,12 @@ long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 			   void __user *argp);
 u64 modvm_supported_xcr0(void);
 u64 modvm_efer_valid(void);
+u64 modvm_cr4_valid(void);
+bool modvm_cr4_write_valid(const struct modvm_paging_state *ps, u64 cr4);
+int modvm_handle_cr4_write(struct modvm_vcpu *vcpu);
+void modvm_host_machine_check(void);
+void modvm_load_guest_db(const u64 *db);
+void modvm_save_guest_db(u64 *db);
 
 /* core/run.c */
 int modvm_vcpu_run(struct modvm_vcpu *vcpu);
@@ -576,6 +584,8 @@ struct modvm_insn_prefixes {
 	int seg;		/* segment override, or -1 */
 	bool addr_size_override;
 	bool operand_size_override;
+	u8 rex;			/* REX prefix, 0 if none */
+	u8 opcode[3];		/* opcode bytes (and ModRM) after the prefixes */
 };
 
 int modvm_decode_simple(struct modvm_vcpu *vcpu, struct modvm_insn_prefixes *p);

@@ -7,6 +7,7 @@
 #include <linux/uaccess.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/xcr.h>
+#include <asm/debugreg.h>
 
 #include "modvm.h"
 
@@ -41,10 +42,110 @@ u64 modvm_efer_valid(void)
 	return valid;
 }
 
+/**
+ * modvm_cr4_valid() - the CR4 bits a guest may set.
+ *
+ * MODVM_CR4_VALID less the features the host CPU lacks: VM entry would
+ * refuse those.
+ *
+ * Return: the mask of valid CR4 bits.
+ */
+u64 modvm_cr4_valid(void)
+{
+	u64 valid = MODVM_CR4_VALID;
+
+	if (!boot_cpu_has(X86_FEATURE_FSGSBASE))
+		valid &= ~X86_CR4_FSGSBASE;
+	if (!boot_cpu_has(X86_FEATURE_PCID))
+		valid &= ~X86_CR4_PCIDE;
+	if (!boot_cpu_has(X86_FEATURE_XSAVE))
+		valid &= ~X86_CR4_OSXSAVE;
+	if (!boot_cpu_has(X86_FEATURE_SMEP))
+		valid &= ~X86_CR4_SMEP;
+	if (!boot_cpu_has(X86_FEATURE_SMAP))
+		valid &= ~X86_CR4_SMAP;
+	return valid;
+}
+
+/**
+ * modvm_cr4_write_valid() - whether a guest MOV to CR4 may complete.
+ * @ps: the guest's state before the write.
+ * @cr4: the value written.
+ *
+ * The checks the CPU makes (#GP otherwise): no reserved or unsupported
+ * bit, PAE stays set in long mode, PCIDE turns on only in long mode with
+ * CR3[11:0] clear.
+ *
+ * Return: true if the write is architecturally valid.
+ */
+bool modvm_cr4_write_valid(const struct modvm_paging_state *ps, u64 cr4)
+{
+	bool long_mode = ps->efer & EFER_LMA;
+
+	if (cr4 & ~modvm_cr4_valid())
+		return false;
+	if (long_mode && !(cr4 & X86_CR4_PAE))
+		return false;
+	if ((cr4 & X86_CR4_PCIDE) && !(ps->cr4 & X86_CR4_PCIDE) &&
+	    (!long_mode || (ps->cr3 & 0xfff)))
+		return false;
+	return true;
+}
+
+/**
+ * modvm_handle_cr4_write() - complete a guest MOV to CR4 that exited.
+ * @vcpu: the vCPU.
+ *
+ * Decodes the MOV (no vendor reports its GPR everywhere: QEMU's SVM has
+ * no decode assists), checks the value as the CPU would and writes it
+ * through the backend's set_sregs. Rare: guests write CR4 at boot and
+ * when a task's TSD/PCE setting differs.
+ *
+ * Return: 1 when written (the caller steps over the MOV); 0 when an
+ * exception was queued instead (#GP, or #PF fetching the instruction);
+ * -EINVAL when the instruction is no MOV to CR4.
+ */
+int modvm_handle_cr4_write(struct modvm_vcpu *vcpu)
+{
+	struct modvm_insn_prefixes p;
+	struct modvm_paging_state ps;
+	struct kvm_sregs sregs;
+	bool flush;
+	u64 val;
+	int r;
+
+	r = modvm_decode_simple(vcpu, &p);
+	if (r == -EFAULT)
+		return 0;
+	/* 0F 22 /r with ModRM.reg = 4; REX.R would make it CR12. */
+	if (r || p.opcode[0] != 0x0f || p.opcode[1] != 0x22 ||
+	    ((p.opcode[2] >> 3) & 7) != 4 || (p.rex & 4))
+		return -EINVAL;
+	modvm_backend->get_paging(vcpu, &ps);
+	val = vcpu->gprs[(p.opcode[2] & 7) | ((p.rex & 1) << 3)];
+	if (!(ps.efer & EFER_LMA))
+		val = (u32)val;
+	if (!modvm_cr4_write_valid(&ps, val)) {
+		modvm_inject_gp(vcpu);
+		return 0;
+	}
+	modvm_backend->get_sregs(vcpu, &sregs);
+	/* The CPU flushes the TLB when paging-structure bits change. */
+	flush = (val ^ sregs.cr4) & (X86_CR4_PGE | X86_CR4_PAE | X86_CR4_PSE |
+				     X86_CR4_PCIDE | X86_CR4_SMEP);
+	sregs.cr4 = val;
+	r = modvm_backend->set_sregs(vcpu, &sregs);
+	if (r)
+		return r;
+	if (flush)
+		set_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests);
+	return 1;
+}
+
 /* The checks KVM applies to KVM_SET_SREGS, before the backend sees it. */
 static bool sregs_valid(const struct kvm_sregs *s)
 {
-	if ((s->efer & ~modvm_efer_valid()) || (s->cr4 & ~MODVM_CR4_VALID) ||
+	if ((s->efer & ~modvm_efer_valid()) || (s->cr4 & ~modvm_cr4_valid()) ||
 	    (s->cr0 >> 32))
 		return false;
 	if ((s->cr0 & X86_CR0_PG) && !(s->cr0 & X86_CR0_PE))
@@ -186,6 +287,40 @@ static int set_debugregs(struct modvm_vcpu *vcpu, const struct kvm_debugregs *d)
 	modvm_backend->set_dr(vcpu, 6, d->dr6);
 	modvm_backend->set_dr(vcpu, 7, d->dr7);
 	return 0;
+}
+
+/**
+ * modvm_load_guest_db() - put the guest's DR0-3 in the CPU before entry.
+ * @db: the guest's DR0-3.
+ *
+ * Interrupts off. Host breakpoints (perf, ptrace) are disarmed first:
+ * armed with the guest's addresses, they would fire in the host, between
+ * here and the entry and after the exit.
+ */
+void modvm_load_guest_db(const u64 *db)
+{
+	if (hw_breakpoint_active())
+		set_debugreg(0, 7);
+	set_debugreg(db[0], 0);
+	set_debugreg(db[1], 1);
+	set_debugreg(db[2], 2);
+	set_debugreg(db[3], 3);
+}
+
+/**
+ * modvm_save_guest_db() - read the guest's DR0-3 back after the exit.
+ * @db: the guest's DR0-3.
+ *
+ * Interrupts off. The host's breakpoints, if any, are armed again.
+ */
+void modvm_save_guest_db(u64 *db)
+{
+	get_debugreg(db[0], 0);
+	get_debugreg(db[1], 1);
+	get_debugreg(db[2], 2);
+	get_debugreg(db[3], 3);
+	if (hw_breakpoint_active())
+		hw_breakpoint_restore();
 }
 
 /**

@@ -223,6 +223,21 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;
 		run->fail_entry.cpu = vcpu->cpu;
 		return 0;
+	case MODVM_EXIT_RDPMC:
+		/* No PMU is offered (CPUID): the host's counters are not the guest's. */
+		modvm_inject_gp(vcpu);
+		return 1;
+	case MODVM_EXIT_CR4_WRITE:
+		r = modvm_handle_cr4_write(vcpu);
+		if (!r)
+			return 1;
+		if (r < 0) {
+			u64 info[1] = { vcpu->rip };
+
+			internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
+			return 0;
+		}
+		break;
 	case MODVM_EXIT_TDP_FAULT:
 		r = modvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		if (!r)

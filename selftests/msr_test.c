@@ -23,6 +23,8 @@
 #define MSR_TSC_AUX		0xc0000103
 #define MSR_UNKNOWN		0x0badc0de
 
+#define RFLAGS_RF		(1ull << 16)
+
 /*
  * The table at GUEST_DATA: u64 count, then {u64 index, u64 value}. The
  * guest WRMSRs every entry and reports; then RDMSRs every entry back into
@@ -222,6 +224,8 @@ TEST_F(msr, unknown_msr_gp)
 	EXPECT_EQ(13, regs.rbx);
 	EXPECT_EQ(0, regs.rcx);
 	EXPECT_EQ(GUEST_CODE + 5, regs.rdx);
+	/* A fault: the pushed RFLAGS has RF set, as the CPU would push it. */
+	EXPECT_TRUE(*(uint64_t *)guest_ptr(&self->g, GUEST_EXC_RFLAGS) & RFLAGS_RF);
 	/* WRMSR at GUEST_CODE + 5 + 2 + 5 + 2 + 2. */
 	ASSERT_EQ(GUEST_EXCEPTION, guest_call(self->v, &regs));
 	EXPECT_EQ(13, regs.rbx);

@@ -250,6 +250,15 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 		INTERCEPT_VMSAVE, INTERCEPT_STGI, INTERCEPT_CLGI,
 		INTERCEPT_SKINIT, INTERCEPT_WBINVD, INTERCEPT_MONITOR,
 		INTERCEPT_MWAIT, INTERCEPT_MWAIT_COND, INTERCEPT_XSETBV,
+		/* Guests get no PMU: the host's counters are not theirs. */
+		INTERCEPT_RDPMC,
+		/*
+		 * Otherwise the guest could set any CR4 bit the host CPU has,
+		 * e.g. CR4.PKE, and its WRPKRU would then stay in force for
+		 * host user tasks (modvm does not switch PKRU). Core checks
+		 * and completes the write (MODVM_EXIT_CR4_WRITE).
+		 */
+		INTERCEPT_CR4_WRITE,
 	};
 	static const struct vmcb_seg reset_data_seg = {
 		.limit = 0xffff, .attrib = ATTR_DATA,
@@ -266,6 +275,8 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 	 */
 	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + X86_TRAP_AC);
 	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + X86_TRAP_DB);
+	/* A machine check is the host's to handle, not the guest's. */
+	set_intercept(vmcb, INTERCEPT_EXCEPTION_OFFSET + X86_TRAP_MC);
 	c->iopm_base_pa = __pa(svm_iopm);
 	c->msrpm_base_pa = __pa(svm_msrpm);
 	/* Guest RFLAGS.IF masks virtual interrupts only; host ones exit. */
@@ -769,6 +780,16 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 		}
 		modvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
 		return;
+	case SVM_EXIT_EXCP_BASE + X86_TRAP_MC:
+		modvm_host_machine_check();
+		exit->type = MODVM_EXIT_REENTER;
+		return;
+	case SVM_EXIT_RDPMC:
+		exit->type = MODVM_EXIT_RDPMC;
+		return;
+	case SVM_EXIT_WRITE_CR4:
+		exit->type = MODVM_EXIT_CR4_WRITE;
+		break;
 	case SVM_EXIT_ERR:
 		exit->type = MODVM_EXIT_FAIL_ENTRY;
 		return;
@@ -827,10 +848,8 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	vmcb->control.tsc_offset = vcpu->tsc_offset;
 	vmcb->control.clean = 0;
 
-	set_debugreg(svm->db[0], 0);
-	set_debugreg(svm->db[1], 1);
-	set_debugreg(svm->db[2], 2);
-	set_debugreg(svm->db[3], 3);
+	/* VMRUN loads the guest's DR7 and DR6; the exit resets DR7. */
+	modvm_load_guest_db(svm->db);
 	swap_tsc_aux = vcpu->tsc_aux != sd->host_tsc_aux &&
 		       boot_cpu_has(X86_FEATURE_RDTSCP);
 	if (swap_tsc_aux)
@@ -843,12 +862,7 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	raw_local_irq_disable();
 	svm_stgi();
 
-	get_debugreg(svm->db[0], 0);
-	get_debugreg(svm->db[1], 1);
-	get_debugreg(svm->db[2], 2);
-	get_debugreg(svm->db[3], 3);
-	if (hw_breakpoint_active())
-		hw_breakpoint_restore();
+	modvm_save_guest_db(svm->db);
 	if (swap_tsc_aux)
 		wrmsrl(MSR_TSC_AUX, sd->host_tsc_aux);
 

@@ -212,6 +212,7 @@ static bool setup_controls(void)
 			      CPU_BASED_UNCOND_IO_EXITING |
 			      CPU_BASED_USE_TSC_OFFSETTING |
 			      CPU_BASED_MWAIT_EXITING | CPU_BASED_MONITOR_EXITING |
+			      CPU_BASED_RDPMC_EXITING |
 			      CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
 			      CPU_BASED_USE_MSR_BITMAPS, &vmx_caps.proc);
 	/* The window exits are set per entry; NMI windows need virtual NMIs. */
@@ -555,9 +556,11 @@ static void init_vmcs_controls(struct modvm_vcpu *vcpu)
 	/*
 	 * #AC and #DB are reflected through event injection: a guest that
 	 * makes their delivery fault again would otherwise hold the CPU in
-	 * microcode forever (CVE-2015-5307, CVE-2015-8104).
+	 * microcode forever (CVE-2015-5307, CVE-2015-8104). A machine check
+	 * is the host's to handle, not the guest's.
 	 */
-	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_AC) | BIT(X86_TRAP_DB));
+	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_AC) | BIT(X86_TRAP_DB) |
+		   BIT(X86_TRAP_MC));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
@@ -1252,7 +1255,7 @@ static void handle_cr(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	}
 }
 
-/* An exception or NMI exit: only NMIs, #AC and #DB are intercepted. */
+/* An exception or NMI exit: only NMIs, #MC, #AC and #DB are intercepted. */
 static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
@@ -1267,6 +1270,9 @@ static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		return;
 	}
 	switch (vector) {
+	case X86_TRAP_MC:
+		modvm_host_machine_check();
+		return;
 	case X86_TRAP_AC:
 		modvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
 		return;
@@ -1290,6 +1296,9 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 
 	exit->hw_reason = reason;
 	exit->insn_len = 0;
+	/* The machine check hit the entry: the host handles it first. */
+	if ((reason & 0xffff) == EXIT_REASON_MCE_DURING_VMENTRY)
+		modvm_host_machine_check();
 	if (reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
 		/* KVM reports the whole exit reason, bit 31 included. */
 		exit->type = MODVM_EXIT_FAIL_ENTRY;
@@ -1334,6 +1343,9 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 	case EXIT_REASON_XSETBV:
 		exit->type = MODVM_EXIT_XSETBV;
 		break;
+	case EXIT_REASON_RDPMC:
+		exit->type = MODVM_EXIT_RDPMC;
+		return;
 	case EXIT_REASON_VMCALL:
 		exit->type = MODVM_EXIT_HYPERCALL;
 		break;
@@ -1492,28 +1504,18 @@ static void restore_host_task_state(struct host_state *h)
 		update_debugctlmsr(h->debugctl);
 }
 
+/* DR7 is in the VMCS; DR6 is not, and VM exits leave it alone. */
 static void load_guest_debug(struct vmx_vcpu *vmx)
 {
-	/* Host breakpoints must not fire on the guest's addresses. */
-	if (hw_breakpoint_active())
-		set_debugreg(0, 7);
-	set_debugreg(vmx->db[0], 0);
-	set_debugreg(vmx->db[1], 1);
-	set_debugreg(vmx->db[2], 2);
-	set_debugreg(vmx->db[3], 3);
+	modvm_load_guest_db(vmx->db);
 	set_debugreg(vmx->dr6, 6);
 }
 
 static void save_guest_debug(struct vmx_vcpu *vmx)
 {
-	get_debugreg(vmx->db[0], 0);
-	get_debugreg(vmx->db[1], 1);
-	get_debugreg(vmx->db[2], 2);
-	get_debugreg(vmx->db[3], 3);
 	get_debugreg(vmx->dr6, 6);
 	set_debugreg(DR6_RESERVED, 6);
-	if (hw_breakpoint_active())
-		hw_breakpoint_restore();
+	modvm_save_guest_db(vmx->db);
 }
 
 /*

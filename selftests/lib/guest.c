@@ -29,6 +29,7 @@
  * Exception stubs for vectors 0-31, 16 bytes apart: push a zero error code
  * where the CPU pushes none, push the vector, then report it with a
  * GUEST_EXCEPTION call and resume GUEST_SKIP bytes after the faulting RIP.
+ * The RFLAGS image the exception pushed is left at GUEST_EXC_RFLAGS.
  */
 GUEST_ASM(guest_stubs64,
 	".code64\n"
@@ -42,6 +43,8 @@ GUEST_ASM(guest_stubs64,
 	"jmp 1f\n"
 	".endr\n"
 	"1:\n"
+	"mov 32(%rsp), %rax\n"
+	"mov %rax, " GUEST_XSTR(GUEST_EXC_RFLAGS) "\n"
 	"mov (%rsp), %rbx\n"
 	"mov 8(%rsp), %rcx\n"
 	"mov 16(%rsp), %rdx\n"

@@ -49,6 +49,7 @@
 #define GUEST_TSS		0xb000
 #define GUEST_STACK16		0xb7f0	/* 16-bit protected mode stack */
 #define GUEST_SKIP		0xb800	/* u64: bytes to skip after a fault */
+#define GUEST_EXC_RFLAGS	0xb808	/* u64: RFLAGS pushed by the last one */
 #define GUEST_STUBS		0xc000
 #define GUEST_CODE		0xd000
 #define GUEST_CODE_MAX		0x3000
