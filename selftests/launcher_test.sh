@@ -22,7 +22,9 @@ run=../modvm-run
 kernel=../guest/bzImage
 initrd=../guest/initrd
 device=${MODVM_DEVICE:-/dev/modvm}
-limit=${MODVM_LAUNCHER_TIMEOUT:-900}
+# Per boot: about 50 s in every env (wall time under QEMU, emulated time
+# in bochs); a hung guest fails its test long before the host times out.
+limit=${MODVM_LAUNCHER_TIMEOUT:-180}
 mem_mib=160
 # no_timer_check: Linux's boot-time check that the PIT reaches the IOAPIC
 # counts ticks over a busy wait, and a starved emulated host CPU misses
