@@ -49,8 +49,10 @@ long modvm_check_extension(struct modvm_vm *vm, unsigned long cap)
 	case KVM_CAP_IOEVENTFD_NO_LENGTH:
 	case KVM_CAP_IOEVENTFD_ANY_LENGTH:
 	case KVM_CAP_SIGNAL_MSI:
+	case KVM_CAP_PIT:
 	case KVM_CAP_PIT2:
 	case KVM_CAP_PIT_STATE2:
+	case KVM_CAP_REINJECT_CONTROL:
 	case KVM_CAP_SET_BOOT_CPU_ID:
 	case KVM_CAP_TSC_DEADLINE_TIMER:
 		return 1;

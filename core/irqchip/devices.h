@@ -143,9 +143,7 @@ void modvm_pic_set(struct modvm_irqchip *chip, int which,
 		   const struct kvm_pic_state *s);
 
 /* pit.c */
-long modvm_pit_create(struct modvm_vm *vm, struct kvm_pit_config __user *argp);
-long modvm_pit_get(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp);
-long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp);
+long modvm_pit_ioctl(struct modvm_vm *vm, unsigned int ioctl, void __user *argp);
 void modvm_pit_destroy(struct modvm_vm *vm);
 void modvm_pit_acked(struct modvm_vm *vm);
 

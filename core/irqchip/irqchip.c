@@ -295,12 +295,14 @@ long modvm_irqchip_vm_ioctl(struct modvm_vm *vm, unsigned int ioctl,
 	case KVM_GET_IRQCHIP:
 	case KVM_SET_IRQCHIP:
 		return irqchip_state(vm, argp, ioctl == KVM_SET_IRQCHIP);
+	case KVM_CREATE_PIT:
 	case KVM_CREATE_PIT2:
-		return modvm_pit_create(vm, argp);
+	case KVM_GET_PIT:
 	case KVM_GET_PIT2:
-		return modvm_pit_get(vm, argp);
+	case KVM_SET_PIT:
 	case KVM_SET_PIT2:
-		return modvm_pit_set(vm, argp);
+	case KVM_REINJECT_CONTROL:
+		return modvm_pit_ioctl(vm, ioctl, argp);
 	case KVM_SET_BOOT_CPU_ID:
 		return set_boot_cpu_id(vm, arg);
 	}

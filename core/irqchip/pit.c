@@ -11,7 +11,11 @@
  * Ticks are reinjected as KVM's PIT does by default: one IRQ0 edge is
  * in flight at a time, the next goes when the guest acknowledges it, so
  * a guest that is slow to take them still sees every tick (up to
- * MAX_PENDING behind); a masked IRQ0 drops them.
+ * MAX_PENDING behind); a masked IRQ0 drops them. KVM_REINJECT_CONTROL
+ * turns this off: each tick is then an edge on IRQ0 when it falls due,
+ * and ticks the interrupt controller cannot hold are lost, as on real
+ * hardware. With KVM_PIT_FLAGS_HPET_LEGACY (the HPET replaces channel 0)
+ * channel 0 sends no ticks at all.
  */
 #include <linux/hrtimer.h>
 #include <linux/math64.h>
@@ -37,6 +41,7 @@ struct modvm_pit {
 	s64 period_ns;		/* 0 for a one-shot count */
 	atomic_t pending;	/* ticks not yet injected */
 	atomic_t irq_ack;	/* no tick awaits the guest's acknowledge */
+	bool reinject;		/* KVM_REINJECT_CONTROL, on by default */
 	bool speaker;
 	struct modvm_iodev dev, speaker_dev;
 };
@@ -93,6 +98,13 @@ static int get_out(struct kvm_pit_channel_state *c)
 }
 
 /* Send the next pending tick unless one awaits its acknowledge. */
+/* An edge on IRQ0: raise and lower the line. */
+static void pit_pulse(struct modvm_pit *pit)
+{
+	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, true);
+	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, false);
+}
+
 static void pit_inject(struct modvm_pit *pit)
 {
 	if (atomic_cmpxchg(&pit->irq_ack, 1, 0) != 1)
@@ -101,9 +113,7 @@ static void pit_inject(struct modvm_pit *pit)
 		atomic_set(&pit->irq_ack, 1);
 		return;
 	}
-	/* An edge on IRQ0: raise and lower the line. */
-	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, true);
-	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, false);
+	pit_pulse(pit);
 }
 
 static void reinject_reset(struct modvm_pit *pit)
@@ -120,7 +130,7 @@ void modvm_pit_acked(struct modvm_vm *vm)
 {
 	struct modvm_pit *pit = READ_ONCE(vm->pit);
 
-	if (!pit)
+	if (!pit || !READ_ONCE(pit->reinject))
 		return;
 	atomic_set(&pit->irq_ack, 1);
 	pit_inject(pit);
@@ -131,7 +141,9 @@ static enum hrtimer_restart pit_timer_fn(struct hrtimer *t)
 	struct modvm_pit *pit = container_of(t, struct modvm_pit, timer);
 	s64 period = READ_ONCE(pit->period_ns);
 
-	if (modvm_irq_gsi_masked(pit->vm, 0)) {
+	if (!READ_ONCE(pit->reinject)) {
+		pit_pulse(pit);
+	} else if (modvm_irq_gsi_masked(pit->vm, 0)) {
 		reinject_reset(pit);
 	} else {
 		if (atomic_read(&pit->pending) < MAX_PENDING)
@@ -150,6 +162,8 @@ static void timer_arm(struct modvm_pit *pit, u32 count, bool periodic)
 	s64 ns = mul_u64_u32_div(count, NSEC_PER_SEC, PIT_FREQ);
 
 	hrtimer_cancel(&pit->timer);
+	if (pit->st.flags & KVM_PIT_FLAGS_HPET_LEGACY)
+		return;
 	if (periodic)
 		ns = max(ns, MIN_PERIOD_NS);
 	WRITE_ONCE(pit->period_ns, periodic ? ns : 0);
@@ -387,21 +401,11 @@ static void pit_reset(struct modvm_pit *pit)
 	}
 }
 
-/**
- * modvm_pit_create() - KVM_CREATE_PIT2.
- * @vm: the VM.
- * @argp: struct kvm_pit_config.
- *
- * Return: 0; -EEXIST for a second PIT; -EFAULT; -ENOMEM; a bus error.
- */
-long modvm_pit_create(struct modvm_vm *vm, struct kvm_pit_config __user *argp)
+static long pit_create(struct modvm_vm *vm, u32 flags)
 {
-	struct kvm_pit_config cfg;
 	struct modvm_pit *pit;
 	long r;
 
-	if (copy_from_user(&cfg, argp, sizeof(cfg)))
-		return -EFAULT;
 	mutex_lock(&vm->lock);
 	r = -EEXIST;
 	if (vm->pit)
@@ -411,6 +415,7 @@ long modvm_pit_create(struct modvm_vm *vm, struct kvm_pit_config __user *argp)
 	if (!pit)
 		goto out;
 	pit->vm = vm;
+	pit->reinject = true;
 	mutex_init(&pit->lock);
 	hrtimer_init(&pit->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_HARD);
 	pit->timer.function = pit_timer_fn;
@@ -422,7 +427,7 @@ long modvm_pit_create(struct modvm_vm *vm, struct kvm_pit_config __user *argp)
 	r = modvm_io_bus_register(vm, MODVM_PIO_BUS, PIT_PORT, 4, &pit->dev);
 	if (r)
 		goto free;
-	if (cfg.flags & KVM_PIT_SPEAKER_DUMMY) {
+	if (flags & KVM_PIT_SPEAKER_DUMMY) {
 		r = modvm_io_bus_register(vm, MODVM_PIO_BUS, SPEAKER_PORT, 1,
 					  &pit->speaker_dev);
 		if (r) {
@@ -441,14 +446,8 @@ out:
 	return r;
 }
 
-/**
- * modvm_pit_get() - KVM_GET_PIT2.
- * @vm: the VM.
- * @argp: struct kvm_pit_state2.
- *
- * Return: 0; -ENXIO without a PIT; -EFAULT.
- */
-long modvm_pit_get(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
+/* KVM_GET_PIT (channels only) and KVM_GET_PIT2 (channels and flags). */
+static long pit_get(struct modvm_vm *vm, void __user *argp, size_t size)
 {
 	struct modvm_pit *pit = READ_ONCE(vm->pit);
 	struct kvm_pit_state2 st;
@@ -459,23 +458,22 @@ long modvm_pit_get(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
 	st = pit->st;
 	mutex_unlock(&pit->lock);
 	memset(st.reserved, 0, sizeof(st.reserved));
-	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+	return copy_to_user(argp, &st, size) ? -EFAULT : 0;
 }
 
-/**
- * modvm_pit_set() - KVM_SET_PIT2: channels and flags; counts reload now.
- * @vm: the VM.
- * @argp: struct kvm_pit_state2.
- *
- * Return: 0; -EFAULT; -ENXIO without a PIT.
+/*
+ * KVM_SET_PIT and KVM_SET_PIT2: the channels, and for the latter the
+ * flags; counts reload now, so a channel 0 in a periodic mode restarts.
  */
-long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
+static long pit_set(struct modvm_vm *vm, void __user *argp, bool with_flags)
 {
-	struct modvm_pit *pit;
+	size_t size = with_flags ? sizeof(struct kvm_pit_state2) :
+				   sizeof(struct kvm_pit_state);
 	struct kvm_pit_state2 st;
+	struct modvm_pit *pit;
 	int i;
 
-	if (copy_from_user(&st, argp, sizeof(st)))
+	if (copy_from_user(&st, argp, size))
 		return -EFAULT;
 	mutex_lock(&vm->lock);
 	pit = vm->pit;
@@ -486,7 +484,8 @@ long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
 	mutex_lock(&pit->lock);
 	reinject_reset(pit);
 	memcpy(pit->st.channels, st.channels, sizeof(st.channels));
-	pit->st.flags = st.flags;
+	if (with_flags)
+		pit->st.flags = st.flags;
 	for (i = 0; i < 3; i++) {
 		/* Bound what userspace gave: counts are 16 bits (0 = 65536). */
 		pit->st.channels[i].count &= 0xffff;
@@ -497,6 +496,61 @@ long modvm_pit_set(struct modvm_vm *vm, struct kvm_pit_state2 __user *argp)
 	mutex_unlock(&pit->lock);
 	mutex_unlock(&vm->lock);
 	return 0;
+}
+
+static long pit_reinject_control(struct modvm_vm *vm, void __user *argp)
+{
+	struct kvm_reinject_control ctl;
+	struct modvm_pit *pit;
+
+	if (copy_from_user(&ctl, argp, sizeof(ctl)))
+		return -EFAULT;
+	pit = READ_ONCE(vm->pit);
+	if (!pit)
+		return -ENXIO;
+	mutex_lock(&pit->lock);
+	/* Turning it on starts from no backlog and nothing in flight. */
+	if (ctl.pit_reinject && !pit->reinject)
+		reinject_reset(pit);
+	WRITE_ONCE(pit->reinject, !!ctl.pit_reinject);
+	mutex_unlock(&pit->lock);
+	return 0;
+}
+
+/**
+ * modvm_pit_ioctl() - the PIT's VM ioctls: KVM_CREATE_PIT(2), KVM_GET/
+ * SET_PIT(2) and KVM_REINJECT_CONTROL.
+ * @vm: the VM.
+ * @ioctl: the ioctl number.
+ * @argp: its argument.
+ *
+ * Return: 0; -EEXIST for a second PIT; -ENXIO for state of a PIT that
+ * does not exist; -EFAULT; -ENOMEM; -ENOTTY for an ioctl that is not ours.
+ */
+long modvm_pit_ioctl(struct modvm_vm *vm, unsigned int ioctl, void __user *argp)
+{
+	struct kvm_pit_config cfg;
+
+	switch (ioctl) {
+	case KVM_CREATE_PIT:
+		/* The first PIT ioctl: port 0x61 always came with it. */
+		return pit_create(vm, KVM_PIT_SPEAKER_DUMMY);
+	case KVM_CREATE_PIT2:
+		if (copy_from_user(&cfg, argp, sizeof(cfg)))
+			return -EFAULT;
+		return pit_create(vm, cfg.flags);
+	case KVM_GET_PIT:
+		return pit_get(vm, argp, sizeof(struct kvm_pit_state));
+	case KVM_GET_PIT2:
+		return pit_get(vm, argp, sizeof(struct kvm_pit_state2));
+	case KVM_SET_PIT:
+		return pit_set(vm, argp, false);
+	case KVM_SET_PIT2:
+		return pit_set(vm, argp, true);
+	case KVM_REINJECT_CONTROL:
+		return pit_reinject_control(vm, argp);
+	}
+	return -ENOTTY;
 }
 
 /**
