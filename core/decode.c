@@ -32,6 +32,7 @@ static int opcode_length(const u8 *op, int avail)
 		case 0xa2:		/* CPUID */
 		case 0x30: case 0x32:	/* WRMSR, RDMSR */
 		case 0x08: case 0x09:	/* INVD, WBINVD */
+		case 0x06:		/* CLTS */
 			return 2;
 		case 0x20: case 0x22:	/* MOV from/to CR: ModRM, always a GPR */
 			if (avail < 3)
@@ -108,7 +109,7 @@ static int decode(const u8 *insn, int avail, bool long_mode,
  *
  * Only instructions without memory operands are known (those that exit:
  * CPUID, RDMSR, WRMSR, HLT, IN, OUT, INS, OUTS, INVD, WBINVD, the
- * 0F 01 Cx group and MOV to/from a control register).
+ * 0F 01 group's register forms, CLTS and MOV to/from a control register).
  *
  * Return: 0; -EFAULT after queueing a #PF; -EINVAL for an instruction
  * this decoder does not know; another negative errno when the code is

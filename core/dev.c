@@ -25,6 +25,7 @@ long modvm_check_extension(struct modvm_vm *vm, unsigned long cap)
 {
 	switch (cap) {
 	case KVM_CAP_USER_MEMORY:
+	case KVM_CAP_READONLY_MEM:
 	case KVM_CAP_DESTROY_MEMORY_REGION_WORKS:
 	case KVM_CAP_JOIN_MEMORY_REGIONS_WORKS:
 	case KVM_CAP_CHECK_EXTENSION_VM:

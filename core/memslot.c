@@ -14,7 +14,7 @@
 #include "modvm.h"
 
 /* Flags this implementation accepts; the others get -EINVAL as in KVM. */
-#define MODVM_MEM_FLAGS_SUPPORTED	0
+#define MODVM_MEM_FLAGS_SUPPORTED	KVM_MEM_READONLY
 
 static struct modvm_memslots *memslots_alloc(u32 nr)
 {
@@ -101,7 +101,8 @@ static int guest_copy(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len,
 
 		slot = modvm_find_memslot(srcu_dereference(vm->memslots, &vm->srcu),
 					  gpa >> PAGE_SHIFT);
-		if (!slot) {
+		/* Writes to ROM are MMIO: the caller makes them exits. */
+		if (!slot || (write && (slot->flags & KVM_MEM_READONLY))) {
 			r = -ENOENT;
 			break;
 		}
@@ -133,8 +134,8 @@ static int guest_copy(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len,
  * @data: destination.
  * @len: bytes.
  *
- * Return: 0, -ENOENT when part of the range is in no memslot, -EFAULT
- * when the host mapping is gone.
+ * Return: 0, -ENOENT when part of the range is in no memslot (or, for
+ * writes, in a read-only one), -EFAULT when the host mapping is gone.
  */
 int modvm_read_guest(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len)
 {
@@ -370,6 +371,9 @@ static int memslot_update(struct modvm_vm *vm,
 		/* Only the guest address and the flags of a slot can change. */
 		if (old->userspace_addr != mem->userspace_addr ||
 		    old->npages != npages)
+			return -EINVAL;
+		/* As in KVM, a slot cannot become or stop being ROM. */
+		if ((old->flags ^ mem->flags) & KVM_MEM_READONLY)
 			return -EINVAL;
 		if (old->base_gfn == gfn && old->flags == mem->flags)
 			return 0;

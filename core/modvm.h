@@ -96,8 +96,9 @@ enum modvm_exit_type {
 	MODVM_EXIT_SHUTDOWN,	/* triple fault */
 	MODVM_EXIT_FAIL_ENTRY,	/* the CPU refused the guest state */
 	MODVM_EXIT_TDP_FAULT,	/* nested/extended page fault */
-	MODVM_EXIT_CR4_WRITE,	/* MOV to CR4 for core to check and complete */
 	MODVM_EXIT_RDPMC,
+	MODVM_EXIT_PAGE_FAULT,	/* guest #PF, intercepted for shadow paging */
+	MODVM_EXIT_CR,		/* CR0/CR3/CR4 access for core to emulate */
 	MODVM_EXIT_UNHANDLED,	/* an exit modvm does not expect */
 };
 
@@ -110,6 +111,10 @@ enum modvm_exit_type {
  * @io: port, access size, direction and string/rep forms of an I/O exit.
  * @tdp: faulting guest-physical address and the kind of access.
  * @interrupted: the event whose delivery this exit interrupted.
+ * @pf: linear address and error code of an intercepted #PF.
+ * @cr: control register access: register, direction, the GPR (-1 when
+ *	the hardware did not say: core decodes the instruction then) and
+ *	the kind (MODVM_CR_MOV, _CLTS, _LMSW with its source in @lmsw).
  */
 struct modvm_exit {
 	enum modvm_exit_type type;
@@ -129,8 +134,31 @@ struct modvm_exit {
 			bool write;
 			bool fetch;
 		} tdp;
+		struct {
+			u64 addr;
+			u32 error_code;
+		} pf;
+		struct {
+			u8 cr;
+			bool write;
+			s8 gpr;
+			u8 kind;
+			u16 lmsw;
+		} cr;
 	};
 };
+
+/* exit->cr.kind */
+#define MODVM_CR_MOV		0
+#define MODVM_CR_CLTS		1
+#define MODVM_CR_LMSW		2
+
+/* #PF error code bits (SDM 4.7), also the walker's access bits. */
+#define MODVM_PF_P		BIT(0)
+#define MODVM_PF_W		BIT(1)
+#define MODVM_PF_U		BIT(2)
+#define MODVM_PF_RSVD		BIT(3)
+#define MODVM_PF_F		BIT(4)
 
 /**
  * struct modvm_exception - an exception core wants delivered to the guest.
@@ -342,6 +370,58 @@ struct modvm_tdp {
 };
 
 /**
+ * struct modvm_shadow - a VM's shadow-paging state (mmu/shadow.c).
+ * @lock: protects everything below and the vCPUs' shadow roots.
+ * @roots: every vCPU's allocated shadow roots.
+ * @pt_gfns: guest frames read as page tables by a shadowed walk: mapped
+ *	read-only so that a guest write to them is seen.
+ * @writable_gfns: guest frames some shadow leaf maps writable.
+ * @nr_pages: shadow table pages below the roots.
+ */
+struct modvm_shadow {
+	struct mutex lock;	/* tables, roots and the gfn sets */
+	struct list_head roots;
+	struct xarray pt_gfns;
+	struct xarray writable_gfns;
+	unsigned long nr_pages;
+};
+
+#define MODVM_SHADOW_ROOTS	4
+
+/**
+ * struct modvm_shadow_root - one cached shadow address space of a vCPU.
+ * @link: in vm->shadow.roots while @top is allocated.
+ * @top: the PML4, or the PAE PDPT (below 4 GiB, its four PDs fixed).
+ * @cr3: the guest CR3 it shadows.
+ * @key: the guest paging-mode bits it was built for.
+ * @last_use: the vCPU's clock when last loaded, for eviction.
+ */
+struct modvm_shadow_root {
+	struct list_head link;
+	u64 *top;
+	u64 cr3;
+	u32 key;
+	u64 last_use;
+};
+
+/**
+ * struct modvm_shadow_vcpu - a vCPU's shadow roots.
+ * @roots: the current root and the previous ones, kept across CR3 writes.
+ * @cur: index of the loaded root (none while its @top is NULL).
+ * @clock: counts root loads.
+ * @hw_cr3: the CR3 the backend loads: physical address of the root.
+ * @pae: the root is in PAE format (the guest is not in long mode), so
+ *	the hardware must run with CR4.PAE set and EFER.LMA clear.
+ */
+struct modvm_shadow_vcpu {
+	struct modvm_shadow_root roots[MODVM_SHADOW_ROOTS];
+	int cur;
+	u64 clock;
+	u64 hw_cr3;
+	bool pae;
+};
+
+/**
  * struct modvm_vm - one virtual machine.
  * @refs: held by the VM fd and by every vCPU fd.
  * @mm: address space of the creating process; other processes get -EIO.
@@ -352,6 +432,7 @@ struct modvm_tdp {
  * @vcpus: vCPUs indexed by vCPU id.
  * @created_vcpus: vCPUs created.
  * @tdp: guest-physical page tables.
+ * @shadow: shadow paging, when TDP is off.
  * @buses: in-kernel MMIO and PIO devices (core/iobus.c), NULL when none.
  * @irqchip: the in-kernel PIC, IOAPIC and routing (core/irqchip/), NULL
  *	until KVM_CREATE_IRQCHIP.
@@ -369,6 +450,7 @@ struct modvm_vm {
 	struct xarray vcpus;
 	u32 created_vcpus;
 	struct modvm_tdp tdp;
+	struct modvm_shadow shadow;
 	struct modvm_io_bus __rcu *buses[MODVM_NR_BUSES];
 	struct modvm_irqchip *irqchip;
 	struct modvm_pit *pit;
@@ -447,6 +529,7 @@ struct modvm_pio {
  * @wait: where the vCPU thread sleeps in HLT or waiting for SIPI.
  * @entry_cr8: CR8 as loaded from the local APIC's TPR for the last entry.
  * @lapic: the in-kernel local APIC, NULL without KVM_CREATE_IRQCHIP.
+ * @shadow: shadow page-table roots, when TDP is off.
  * @backend: vendor state.
  */
 struct modvm_vcpu {
@@ -486,6 +569,7 @@ struct modvm_vcpu {
 	struct rcuwait wait;
 	u8 entry_cr8;
 	struct modvm_lapic *lapic;
+	struct modvm_shadow_vcpu shadow;
 	void *backend;
 };
 
@@ -525,8 +609,6 @@ long modvm_vcpu_regs_ioctl(struct modvm_vcpu *vcpu, unsigned int ioctl,
 u64 modvm_supported_xcr0(void);
 u64 modvm_efer_valid(void);
 u64 modvm_cr4_valid(void);
-bool modvm_cr4_write_valid(const struct modvm_paging_state *ps, u64 cr4);
-int modvm_handle_cr4_write(struct modvm_vcpu *vcpu);
 void modvm_host_machine_check(void);
 void modvm_load_guest_db(const u64 *db);
 void modvm_save_guest_db(u64 *db);
@@ -590,7 +672,33 @@ struct modvm_insn_prefixes {
 
 int modvm_decode_simple(struct modvm_vcpu *vcpu, struct modvm_insn_prefixes *p);
 
+/* core/cr.c */
+int modvm_handle_cr(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);
+
+/**
+ * struct modvm_walk - a guest page-table walk (mmu/walk.c).
+ * @gpa: the translation.
+ * @nr: page-table entries read, top first.
+ * @pte_gpa: where they are; @pte: their values, with A/D as now set.
+ * @pte_size: 4 or 8 bytes.
+ * @allow_w: writable at every level; @allow_u: user at every level;
+ * @allow_x: executable (no NX on the way, or NX off).
+ * @dirty: the leaf's dirty bit (true without paging).
+ * @pf_error: #PF error code when the walk faults.
+ */
+struct modvm_walk {
+	u64 gpa;
+	int nr;
+	u64 pte_gpa[5];
+	u64 pte[5];
+	u8 pte_size;
+	bool allow_w, allow_u, allow_x, dirty;
+	u32 pf_error;
+};
+
 /* mmu/walk.c */
+int modvm_walk(struct modvm_vcpu *vcpu, u64 gva, u32 access,
+	       struct modvm_walk *w);
 int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
 		     u64 *gpa, u32 *pf_error);
 int modvm_read_gva(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
@@ -610,6 +718,23 @@ void modvm_tdp_zap_memslot(struct modvm_vm *vm, const struct modvm_memslot *slot
 u64 modvm_tdp_root_pa(struct modvm_vm *vm);
 u64 modvm_mmu_max_gfn(void);
 long modvm_tdp_get_stats(struct modvm_vm *vm, void __user *argp);
+
+/* mmu/hostpage.c */
+unsigned long modvm_gfn_to_hva(const struct modvm_memslot *slot, u64 gfn);
+int modvm_mmu_get_page(struct modvm_vm *vm, u64 gfn, bool write,
+		       struct modvm_memslot **slotp, struct page **page,
+		       bool *writable, unsigned long *seq);
+bool modvm_mmu_stale(struct modvm_vm *vm, unsigned long seq);
+
+/* mmu/shadow.c */
+void modvm_shadow_init(struct modvm_vm *vm);
+void modvm_shadow_destroy(struct modvm_vm *vm);
+void modvm_shadow_vcpu_free(struct modvm_vcpu *vcpu);
+int modvm_shadow_load(struct modvm_vcpu *vcpu);
+int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code);
+void modvm_shadow_zap_all(struct modvm_vm *vm);
+int modvm_shadow_invalidate(struct modvm_vm *vm, unsigned long start,
+			    unsigned long end, bool blockable);
 
 /* core/dev.c */
 long modvm_check_extension(struct modvm_vm *vm, unsigned long cap);

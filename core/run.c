@@ -227,23 +227,24 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		/* No PMU is offered (CPUID): the host's counters are not the guest's. */
 		modvm_inject_gp(vcpu);
 		return 1;
-	case MODVM_EXIT_CR4_WRITE:
-		r = modvm_handle_cr4_write(vcpu);
-		if (!r)
-			return 1;
-		if (r < 0) {
-			u64 info[1] = { vcpu->rip };
-
-			internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
-			return 0;
-		}
-		break;
 	case MODVM_EXIT_TDP_FAULT:
 		r = modvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		if (!r)
 			return 1;
 		if (r == -ENOENT)
 			return modvm_emulate_mmio(vcpu, exit);
+		return r;
+	case MODVM_EXIT_PAGE_FAULT:
+		return modvm_shadow_page_fault(vcpu, exit->pf.addr,
+					       exit->pf.error_code);
+	case MODVM_EXIT_CR:
+		r = modvm_handle_cr(vcpu, exit);
+		if (r == -EINVAL) {
+			u64 info[1] = { vcpu->rip };
+
+			internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
+			return 0;
+		}
 		return r;
 	default: {
 		u64 info[2] = { exit->hw_reason, vcpu->rip };
@@ -273,6 +274,12 @@ static int enter_guest(struct modvm_vcpu *vcpu)
 	bool xsave = boot_cpu_has(X86_FEATURE_XSAVE);
 	bool irq_window, nmi_window;
 
+	if (!modvm_tdp) {
+		int r = modvm_shadow_load(vcpu);
+
+		if (r)
+			return r;
+	}
 	modvm_events_prepare(vcpu, &irq_window, &nmi_window);
 	preempt_disable();
 	local_irq_disable();

@@ -145,6 +145,7 @@ void modvm_vcpu_free(struct modvm_vcpu *vcpu)
 	modvm_irqchip_vcpu_free(vcpu);
 	if (vcpu->backend)
 		modvm_backend->vcpu_free(vcpu);
+	modvm_shadow_vcpu_free(vcpu);
 	if (vcpu->guest_fpu.fpstate)
 		fpu_free_guest_fpstate(&vcpu->guest_fpu);
 	kvfree(vcpu->cpuid);

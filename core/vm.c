@@ -28,6 +28,7 @@ static void modvm_vm_destroy(struct kref *kref)
 	xa_for_each(&vm->vcpus, id, vcpu)
 		modvm_vcpu_free(vcpu);
 	xa_destroy(&vm->vcpus);
+	modvm_shadow_destroy(vm);
 	modvm_io_bus_destroy(vm);
 	/* Nobody else can see the VM any more: no SRCU readers remain. */
 	modvm_memslots_free(rcu_dereference_protected(vm->memslots, true));
@@ -184,6 +185,7 @@ int modvm_vm_create(unsigned long type)
 	RCU_INIT_POINTER(vm->memslots, slots);
 	mmgrab(current->mm);
 	vm->mm = current->mm;
+	modvm_shadow_init(vm);
 	r = modvm_tdp_init(vm);
 	if (r) {
 		mmdrop(vm->mm);

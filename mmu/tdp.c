@@ -204,6 +204,8 @@ void modvm_tdp_zap_memslot(struct modvm_vm *vm, const struct modvm_memslot *slot
 			       true, &freed);
 	spin_unlock(&vm->tdp.lock);
 	tdp_zap_finish(vm, flush, &freed);
+	if (!modvm_tdp)
+		modvm_shadow_zap_all(vm);
 }
 
 /*
@@ -318,15 +320,16 @@ static void tdp_map(struct modvm_tdp *tdp, struct modvm_page_cache *cache,
  * @write: the access was a write.
  *
  * Return: 0 when mapped (or raced with an invalidation or a memslot
- * change: the guest retries); -ENOENT when @gpa is in no memslot; -EFAULT
- * when the host mapping is gone; -ENOMEM.
+ * change: the guest retries); -ENOENT when @gpa is in no memslot or a
+ * write hits a read-only one (MMIO); -EFAULT when the host mapping is
+ * gone; -ENOMEM.
  */
 int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write)
 {
 	struct modvm_vm *vm = vcpu->vm;
 	struct modvm_tdp *tdp = &vm->tdp;
 	struct modvm_memslot *slot;
-	unsigned long hva, seq;
+	unsigned long seq;
 	bool writable, flush = false;
 	struct page *page;
 	int idx, r;
@@ -341,41 +344,19 @@ int modvm_tdp_fault(struct modvm_vcpu *vcpu, u64 gpa, bool write)
 	 * before it zaps, so no mapping of a deleted slot can survive.
 	 */
 	idx = srcu_read_lock(&vm->srcu);
-	slot = modvm_find_memslot(srcu_dereference(vm->memslots, &vm->srcu),
-				  gpa >> PAGE_SHIFT);
-	if (!slot) {
-		r = -ENOENT;
+	r = modvm_mmu_get_page(vm, gpa >> PAGE_SHIFT, write, &slot, &page,
+			       &writable, &seq);
+	if (r == -EAGAIN)
+		r = 0;	/* slot being deleted or moved: retry until it is done */
+	if (r)
 		goto out;
-	}
-	if (slot->invalid) {
-		r = 0;	/* being deleted or moved: retry until it is done */
-		goto out;
-	}
-	hva = slot->userspace_addr +
-	      ((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE;
-
-	seq = READ_ONCE(tdp->invalidate_seq);
-	smp_rmb();	/* read seq before looking the page up */
-
-	/*
-	 * A read maps the page writable if it already is, so a guest that
-	 * writes after reading does not fault twice; otherwise read-only,
-	 * which keeps zero pages and KSM pages shared.
-	 */
-	writable = write;
-	if (!write && get_user_page_fast_only(hva, FOLL_WRITE, &page)) {
-		writable = true;
-	} else if (get_user_pages_unlocked(hva, 1, &page,
-					   write ? FOLL_WRITE : 0) != 1) {
-		r = -EFAULT;
-		goto out;
-	}
 
 	spin_lock(&tdp->lock);
-	if (tdp->invalidate_in_progress || seq != tdp->invalidate_seq) {
+	if (modvm_mmu_stale(vm, seq)) {
 		r = 0;	/* the page may be stale: let the guest fault again */
 	} else {
-		int level = tdp_map_level(vm, slot, gpa >> PAGE_SHIFT, hva);
+		int level = tdp_map_level(vm, slot, gpa >> PAGE_SHIFT,
+					  modvm_gfn_to_hva(slot, gpa >> PAGE_SHIFT));
 
 		tdp_map(tdp, &vcpu->mmu_pages, gpa, page_to_pfn(page),
 			writable, level, &flush);
@@ -427,6 +408,9 @@ static struct modvm_vm *notifier_vm(struct mmu_notifier *mn)
 	return container_of(mn, struct modvm_vm, tdp.notifier);
 }
 
+static void tdp_invalidate_end(struct mmu_notifier *mn,
+			       const struct mmu_notifier_range *range);
+
 static int tdp_invalidate_start(struct mmu_notifier *mn,
 				const struct mmu_notifier_range *range)
 {
@@ -442,6 +426,17 @@ static int tdp_invalidate_start(struct mmu_notifier *mn,
 	spin_unlock(&vm->tdp.lock);
 	/* The host may free the pages once this returns: no stale TLBs. */
 	tdp_zap_finish(vm, flush, &freed);
+	/*
+	 * Shadow faults check the count raised above under the shadow lock
+	 * before they map, so zapping after it cannot miss one.
+	 */
+	if (!modvm_tdp &&
+	    modvm_shadow_invalidate(vm, range->start, range->end,
+				    mmu_notifier_range_blockable(range))) {
+		/* Failed: no invalidate_range_end() follows, undo the start. */
+		tdp_invalidate_end(mn, range);
+		return -EAGAIN;
+	}
 	return 0;
 }
 
@@ -467,6 +462,8 @@ static void tdp_release(struct mmu_notifier *mn, struct mm_struct *mm)
 			       &freed);
 	spin_unlock(&vm->tdp.lock);
 	tdp_zap_finish(vm, flush, &freed);
+	if (!modvm_tdp)
+		modvm_shadow_zap_all(vm);
 }
 
 static const struct mmu_notifier_ops tdp_notifier_ops = {

@@ -25,11 +25,11 @@
 #define WALK_LEVELS	4
 
 /* #PF error code bits. */
-#define PFERR_P		BIT(0)
-#define PFERR_W		BIT(1)
-#define PFERR_U		BIT(2)
-#define PFERR_RSVD	BIT(3)
-#define PFERR_F		BIT(4)
+#define PFERR_P		MODVM_PF_P
+#define PFERR_W		MODVM_PF_W
+#define PFERR_U		MODVM_PF_U
+#define PFERR_RSVD	MODVM_PF_RSVD
+#define PFERR_F		MODVM_PF_F
 
 /* Walks redone because the guest changed a PTE under us, at the most. */
 #define WALK_RETRIES	8
@@ -91,11 +91,11 @@ struct walk {
 };
 
 /*
- * One walk of @gva. Returns as modvm_gva_to_gpa(), and -EAGAIN when the
- * guest changed an entry before its A/D bits could be set.
+ * One walk of @gva. Returns as modvm_walk(), and -EAGAIN when the guest
+ * changed an entry before its A/D bits could be set.
  */
 static int walk_once(struct modvm_vcpu *vcpu, const struct walk *w, u64 gva,
-		     bool write, bool fetch, u64 *gpa, u32 *pf_error)
+		     bool write, bool fetch, struct modvm_walk *out)
 {
 	const struct walk_mode *m = &w->m;
 	u64 pte_gpa[WALK_LEVELS + 1], ptes[WALK_LEVELS + 1];
@@ -173,29 +173,40 @@ static int walk_once(struct modvm_vcpu *vcpu, const struct walk *w, u64 gva,
 					ptes[level] | bits, size);
 		if (r)
 			return r;
+		ptes[level] |= bits;
 	}
+	/* What the shadow MMU builds its leaf from, top entry first. */
+	out->nr = 0;
+	for (level = top; level >= leaf; level--) {
+		out->pte_gpa[out->nr] = pte_gpa[level];
+		out->pte[out->nr++] = ptes[level];
+	}
+	out->pte_size = size;
+	out->allow_w = allow_w;
+	out->allow_u = allow_u;
+	out->allow_x = allow_x;
+	out->dirty = ptes[leaf] & PTE_D;
 
 	if (size == 4 && page_mask == GENMASK_ULL(21, 0))
 		/* 4 MiB page: PDE bits 20:13 hold PA bits 39:32 (PSE-36). */
-		*gpa = (pte & GENMASK_ULL(31, 22)) |
-		       ((pte & GENMASK_ULL(20, 13)) << 19) | (gva & page_mask);
+		out->gpa = (pte & GENMASK_ULL(31, 22)) |
+			   ((pte & GENMASK_ULL(20, 13)) << 19) | (gva & page_mask);
 	else
-		*gpa = (pte & PTE_ADDR & ~page_mask) | (gva & page_mask);
+		out->gpa = (pte & PTE_ADDR & ~page_mask) | (gva & page_mask);
 	return 0;
 
 fault:
-	*pf_error = err;
+	out->pf_error = err;
 	return -EFAULT;
 }
 
 /**
- * modvm_gva_to_gpa() - translate a guest-linear address.
+ * modvm_walk() - walk the guest's page tables for one access.
  * @vcpu: the vCPU whose paging mode and CR3 are used.
  * @gva: guest-linear address.
- * @write: the access writes.
- * @fetch: the access fetches an instruction.
- * @gpa: the translation, on success.
- * @pf_error: the #PF error code, on a page fault.
+ * @access: MODVM_PF_W, MODVM_PF_U and MODVM_PF_F bits of the access (the
+ *	#PF error code bits: U for a CPL 3 access, not any access at CPL 3).
+ * @out: translation, entries read (with A/D as set) and effective rights.
  *
  * Checks reserved bits, permissions (with CR0.WP, EFER.NXE, CR4.SMEP and
  * CR4.SMAP with RFLAGS.AC) as the guest's MMU would, then sets the
@@ -203,23 +214,29 @@ fault:
  * compare-exchanges on guest memory, walking again when the guest changed
  * an entry meanwhile.
  *
- * Return: 0; -EFAULT for a guest page fault (@pf_error set); -ENOENT when a
- * page table is outside guest memory; -EAGAIN when the guest kept changing
- * its page tables under the walk.
+ * Return: 0; -EFAULT for a guest page fault (@out->pf_error set); -ENOENT
+ * when a page table is outside guest memory; -EAGAIN when the guest kept
+ * changing its page tables under the walk.
  */
-int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
-		     u64 *gpa, u32 *pf_error)
+int modvm_walk(struct modvm_vcpu *vcpu, u64 gva, u32 access,
+	       struct modvm_walk *out)
 {
 	struct modvm_paging_state ps;
 	struct walk w;
 	int r, tries = 0;
 
 	modvm_backend->get_paging(vcpu, &ps);
+	out->pf_error = 0;
+	out->nr = 0;
+	out->allow_w = true;
+	out->allow_u = true;
+	out->allow_x = true;
+	out->dirty = true;
 	if (!(ps.cr0 & X86_CR0_PG)) {
-		*gpa = ps.efer & EFER_LMA ? gva : (u32)gva;
+		out->gpa = ps.efer & EFER_LMA ? gva : (u32)gva;
 		return 0;
 	}
-	w.user = ps.cpl == 3;
+	w.user = access & MODVM_PF_U;
 	w.wp = ps.cr0 & X86_CR0_WP;
 	w.ac = vcpu->rflags & X86_EFLAGS_AC;
 	w.cr3 = ps.cr3;
@@ -234,8 +251,38 @@ int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
 		gva = (u32)gva;
 
 	do {
-		r = walk_once(vcpu, &w, gva, write, fetch, gpa, pf_error);
+		r = walk_once(vcpu, &w, gva, access & MODVM_PF_W,
+			      access & MODVM_PF_F, out);
 	} while (r == -EAGAIN && ++tries < WALK_RETRIES);
+	return r;
+}
+
+/**
+ * modvm_gva_to_gpa() - translate a guest-linear address at the vCPU's CPL.
+ * @vcpu: the vCPU whose paging mode and CR3 are used.
+ * @gva: guest-linear address.
+ * @write: the access writes.
+ * @fetch: the access fetches an instruction.
+ * @gpa: the translation, on success.
+ * @pf_error: the #PF error code, on a page fault.
+ *
+ * Return: as modvm_walk().
+ */
+int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
+		     u64 *gpa, u32 *pf_error)
+{
+	struct modvm_paging_state ps;
+	struct modvm_walk w;
+	int r;
+
+	modvm_backend->get_paging(vcpu, &ps);
+	r = modvm_walk(vcpu, gva, (write ? MODVM_PF_W : 0) |
+		       (ps.cpl == 3 ? MODVM_PF_U : 0) | (fetch ? MODVM_PF_F : 0),
+		       &w);
+	if (!r)
+		*gpa = w.gpa;
+	else if (r == -EFAULT)
+		*pf_error = w.pf_error;
 	return r;
 }
 

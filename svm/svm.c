@@ -169,7 +169,7 @@ static int svm_setup(void)
 	svm_nrips = features & SVM_FEATURE_NRIP;
 	if (!(features & SVM_FEATURE_NPT) || !modvm_tdp) {
 		modvm_tdp = false;
-		pr_info("no NPT: guests cannot run until shadow paging exists\n");
+		pr_info("shadow paging (no NPT, or tdp=0)\n");
 	}
 
 	svm_iopm = (void *)__get_free_pages(GFP_KERNEL, get_order(IOPM_SIZE));
@@ -256,9 +256,20 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 		 * Otherwise the guest could set any CR4 bit the host CPU has,
 		 * e.g. CR4.PKE, and its WRPKRU would then stay in force for
 		 * host user tasks (modvm does not switch PKRU). Core checks
-		 * and completes the write (MODVM_EXIT_CR4_WRITE).
+		 * and completes the write (MODVM_EXIT_CR, core/cr.c).
 		 */
 		INTERCEPT_CR4_WRITE,
+	};
+	/*
+	 * Shadow paging: the guest's control registers are kept apart from
+	 * the ones the hardware runs with (see shadow_enter()), its #PFs
+	 * are the MMU's, and a hardware task switch would load a guest CR3.
+	 * INVLPG runs natively: mmu/shadow.c never lets a leaf go stale.
+	 */
+	static const int shadow_intercepts[] = {
+		INTERCEPT_CR0_READ, INTERCEPT_CR3_READ, INTERCEPT_CR4_READ,
+		INTERCEPT_CR0_WRITE, INTERCEPT_CR3_WRITE, INTERCEPT_CR4_WRITE,
+		INTERCEPT_EXCEPTION_OFFSET + X86_TRAP_PF, INTERCEPT_TASK_SWITCH,
 	};
 	static const struct vmcb_seg reset_data_seg = {
 		.limit = 0xffff, .attrib = ATTR_DATA,
@@ -281,8 +292,13 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 	c->msrpm_base_pa = __pa(svm_msrpm);
 	/* Guest RFLAGS.IF masks virtual interrupts only; host ones exit. */
 	c->int_ctl = V_INTR_MASKING_MASK;
-	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	c->nested_cr3 = modvm_tdp_root_pa(vcpu->vm);
+	if (modvm_tdp) {
+		c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+		c->nested_cr3 = modvm_tdp_root_pa(vcpu->vm);
+	} else {
+		for (i = 0; i < ARRAY_SIZE(shadow_intercepts); i++)
+			set_intercept(vmcb, shadow_intercepts[i]);
+	}
 
 	s->ds = reset_data_seg;
 	s->es = reset_data_seg;
@@ -766,6 +782,22 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 		exit->tdp.write = c->exit_info_1 & NPF_WRITE;
 		exit->tdp.fetch = c->exit_info_1 & NPF_FETCH;
 		return;
+	case SVM_EXIT_READ_CR0: case SVM_EXIT_READ_CR3: case SVM_EXIT_READ_CR4:
+	case SVM_EXIT_WRITE_CR0: case SVM_EXIT_WRITE_CR3: case SVM_EXIT_WRITE_CR4:
+		/*
+		 * All of them with shadow paging, only CR4 writes otherwise.
+		 * Without decode assists core decodes the instruction.
+		 */
+		exit->type = MODVM_EXIT_CR;
+		exit->cr.cr = (code - SVM_EXIT_READ_CR0) & 15;
+		exit->cr.write = code >= SVM_EXIT_WRITE_CR0;
+		exit->cr.gpr = -1;
+		return;
+	case SVM_EXIT_EXCP_BASE + X86_TRAP_PF:
+		exit->type = MODVM_EXIT_PAGE_FAULT;
+		exit->pf.addr = c->exit_info_2;
+		exit->pf.error_code = c->exit_info_1;
+		return;
 	case SVM_EXIT_EXCP_BASE + X86_TRAP_AC:
 		modvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
 		exit->type = MODVM_EXIT_REENTER;
@@ -787,9 +819,6 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 	case SVM_EXIT_RDPMC:
 		exit->type = MODVM_EXIT_RDPMC;
 		return;
-	case SVM_EXIT_WRITE_CR4:
-		exit->type = MODVM_EXIT_CR4_WRITE;
-		break;
 	case SVM_EXIT_ERR:
 		exit->type = MODVM_EXIT_FAIL_ENTRY;
 		return;
@@ -800,8 +829,45 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 	exit->insn_len = insn_len(svm, rip);
 }
 
+/* The guest's view of the registers shadow paging runs differently. */
+struct svm_guest_crs {
+	u64 cr0, cr3, cr4, efer;
+};
+
+/*
+ * Between VMRUN and the exit the VMCB holds what the hardware runs with:
+ * the shadow root in CR3, paging and write protection always on (AMD-V
+ * allows paging without protection, so real mode runs paged on an
+ * identity shadow), PAE for every shadow that is not 4-level, no global
+ * pages (each root switch flushes the ASID), and long mode only when the
+ * guest has it. Every guest access to these is intercepted, so the
+ * guest's values are put back right after the exit.
+ */
+static void shadow_enter(struct modvm_vcpu *vcpu, struct vmcb_save_area *s,
+			 struct svm_guest_crs *g)
+{
+	g->cr0 = s->cr0;
+	g->cr3 = s->cr3;
+	g->cr4 = s->cr4;
+	g->efer = s->efer;
+	s->cr0 |= X86_CR0_PG | X86_CR0_WP;
+	s->cr3 = vcpu->shadow.hw_cr3;
+	s->cr4 = (s->cr4 | X86_CR4_PAE) & ~X86_CR4_PGE;
+	if (vcpu->shadow.pae)
+		s->efer &= ~(EFER_LME | EFER_LMA);
+}
+
+static void shadow_exit(struct vmcb_save_area *s, const struct svm_guest_crs *g)
+{
+	s->cr0 = g->cr0;
+	s->cr3 = g->cr3;
+	s->cr4 = g->cr4;
+	s->efer = g->efer;
+}
+
 static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 {
+	struct svm_guest_crs guest_crs;
 	struct svm_vcpu *svm = to_svm(vcpu);
 	struct svm_cpu *sd = this_cpu_ptr(&svm_cpus);
 	struct vmcb *vmcb = svm->vmcb;
@@ -810,11 +876,6 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	u64 rip = vcpu->rip;
 	int fault;
 
-	if (!modvm_tdp) {
-		exit->type = MODVM_EXIT_UNHANDLED;
-		exit->hw_reason = SVM_EXIT_ERR;
-		return;
-	}
 	/* A new CPU or a flush request: a fresh ASID drops old translations. */
 	if (svm->last_cpu != cpu || svm->asid_generation != sd->asid_generation ||
 	    test_and_clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests)) {
@@ -855,12 +916,16 @@ static void svm_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	if (swap_tsc_aux)
 		wrmsrl(MSR_TSC_AUX, vcpu->tsc_aux);
 
+	if (!modvm_tdp)
+		shadow_enter(vcpu, &vmcb->save, &guest_crs);
 	/* GIF=0 holds host interrupts until VMRUN; then they make it exit. */
 	svm_clgi();
 	raw_local_irq_enable();
 	fault = modvm_svm_vmrun(svm->vmcb_pa, vcpu->gprs, __pa(sd->host_vmcb));
 	raw_local_irq_disable();
 	svm_stgi();
+	if (!modvm_tdp)
+		shadow_exit(&vmcb->save, &guest_crs);
 
 	modvm_save_guest_db(svm->db);
 	if (swap_tsc_aux)

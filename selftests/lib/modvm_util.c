@@ -144,11 +144,22 @@ int modvm_is_modvm(void)
 
 int modvm_can_run_guests(void)
 {
+	char line[256];
+	int amd = 0;
 	char c = 'Y';
 	FILE *f;
 
 	if (!modvm_is_modvm())
 		return 1;	/* another hypervisor (KVM) runs guests */
+	/* AMD-V runs guests with NPT and with shadow paging; VT-x needs EPT. */
+	f = fopen("/proc/cpuinfo", "r");
+	if (f) {
+		while (!amd && fgets(line, sizeof(line), f))
+			amd = strstr(line, "AuthenticAMD") != NULL;
+		fclose(f);
+	}
+	if (amd)
+		return 1;
 	f = fopen("/sys/module/modvm/parameters/tdp", "r");
 	if (f) {
 		if (fread(&c, 1, 1, f) != 1)
