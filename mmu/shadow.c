@@ -505,6 +505,8 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 		modvm_queue_page_fault(vcpu, addr, w.pf_error);
 		return 1;
 	}
+	if (r == -EAGAIN)	/* the guest keeps changing them: retry */
+		return 1;
 	if (r)		/* page tables outside RAM */
 		return internal_error(vcpu);
 	gfn = w.gpa >> PAGE_SHIFT;
