@@ -28,7 +28,8 @@
 /*
  * The table at GUEST_DATA: u64 count, then {u64 index, u64 value}. The
  * guest WRMSRs every entry and reports; then RDMSRs every entry back into
- * the table, runs RDTSCP (ECX into R12) and is done.
+ * the table, runs RDTSCP (ECX into R12) where CPUID has it (Core 2 in
+ * vmx-shadow does not: R12 stays -1) and is done.
  */
 GUEST_ASM(msr_guest,
 	".code64\n"
@@ -46,7 +47,10 @@ GUEST_ASM(msr_guest,
 	"mov %eax, 8(%r9)\n mov %edx, 12(%r9)\n"
 	"add $16, %r9\n dec %r8\n jmp 1b\n"
 	"2:\n"
+	"mov $-1, %r12\n"
+	"mov $0x80000001, %eax\n cpuid\n bt $27, %edx\n jnc 3f\n"
 	"rdtscp\n mov %ecx, %r12d\n"
+	"3:\n"
 	G_CALL(GUEST_DONE));
 
 /* An unknown MSR: RDMSR then WRMSR, each must #GP (the stubs skip them). */
@@ -151,8 +155,9 @@ TEST_F(msr, round_trips)
 		EXPECT_EQ(cases[i].host_value, table[2 + 2 * i])
 			TH_LOG("MSR %#x", cases[i].index);
 	}
-	/* RDTSCP returns TSC_AUX in ECX. */
-	EXPECT_EQ(0x7, regs.r12);
+	/* RDTSCP returns TSC_AUX in ECX (where the CPU has RDTSCP). */
+	if (regs.r12 != -1ull)
+		EXPECT_EQ(0x7, regs.r12);
 }
 
 /*
