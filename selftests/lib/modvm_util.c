@@ -168,3 +168,17 @@ int modvm_can_run_guests(void)
 	}
 	return c == 'Y';
 }
+
+int modvm_uses_tdp(void)
+{
+	char c = 'Y';
+	FILE *f;
+
+	f = fopen("/sys/module/modvm/parameters/tdp", "r");
+	if (f) {
+		if (fread(&c, 1, 1, f) != 1)
+			c = 'N';
+		fclose(f);
+	}
+	return c == 'Y';
+}

@@ -53,4 +53,7 @@ int modvm_is_modvm(void);
 /* Whether the module under test runs guests (modvm's tdp parameter). */
 int modvm_can_run_guests(void);
 
+/* Whether modvm maps guest memory with NPT/EPT (its tdp parameter). */
+int modvm_uses_tdp(void);
+
 #endif /* MODVM_SELFTEST_UTIL_H */
