@@ -146,7 +146,6 @@ int modvm_can_run_guests(void)
 {
 	char line[256];
 	int amd = 0;
-	char c = 'Y';
 	FILE *f;
 
 	if (!modvm_is_modvm())
@@ -158,15 +157,7 @@ int modvm_can_run_guests(void)
 			amd = strstr(line, "AuthenticAMD") != NULL;
 		fclose(f);
 	}
-	if (amd)
-		return 1;
-	f = fopen("/sys/module/modvm/parameters/tdp", "r");
-	if (f) {
-		if (fread(&c, 1, 1, f) != 1)
-			c = 'N';
-		fclose(f);
-	}
-	return c == 'Y';
+	return amd || modvm_uses_tdp();
 }
 
 int modvm_uses_tdp(void)
