@@ -114,8 +114,14 @@ static int guest_copy(struct modvm_vcpu *vcpu, u64 gpa, void *data, int len,
 		hva = (void __user *)(slot->userspace_addr +
 				      ((gpa >> PAGE_SHIFT) - slot->base_gfn) * PAGE_SIZE +
 				      offset_in_page(gpa));
-		if (write ? copy_to_user(hva, data, chunk) :
-			    copy_from_user(data, hva, chunk)) {
+		/* Shadow paging must see writes to the guest's page tables. */
+		if (write && !modvm_tdp &&
+		    modvm_shadow_is_table(vm, gpa >> PAGE_SHIFT)) {
+			r = modvm_shadow_write_table(vm, gpa, hva, data, chunk);
+			if (r)
+				break;
+		} else if (write ? copy_to_user(hva, data, chunk) :
+				   copy_from_user(data, hva, chunk)) {
 			r = -EFAULT;
 			break;
 		}

@@ -373,16 +373,16 @@ struct modvm_tdp {
  * struct modvm_shadow - a VM's shadow-paging state (mmu/shadow.c).
  * @lock: protects everything below and the vCPUs' shadow roots.
  * @roots: every vCPU's allocated shadow roots.
- * @pt_gfns: guest frames read as page tables by a shadowed walk: mapped
- *	read-only so that a guest write to them is seen.
- * @writable_gfns: guest frames some shadow leaf maps writable.
+ * @gfns: what the shadow knows about guest frames (struct shadow_gfn in
+ *	mmu/shadow.c): which are page tables, write-protected so that a
+ *	guest write to them is seen, and where leaves map them writable.
+ *	Read under RCU by modvm_shadow_is_table().
  * @nr_pages: shadow table pages below the roots.
  */
 struct modvm_shadow {
-	struct mutex lock;	/* tables, roots and the gfn sets */
+	struct mutex lock;	/* tables, roots and the gfn records */
 	struct list_head roots;
-	struct xarray pt_gfns;
-	struct xarray writable_gfns;
+	struct xarray gfns;
 	unsigned long nr_pages;
 };
 
@@ -733,6 +733,9 @@ void modvm_shadow_vcpu_free(struct modvm_vcpu *vcpu);
 int modvm_shadow_load(struct modvm_vcpu *vcpu);
 int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code);
 void modvm_shadow_zap_all(struct modvm_vm *vm);
+bool modvm_shadow_is_table(struct modvm_vm *vm, u64 gfn);
+int modvm_shadow_write_table(struct modvm_vm *vm, u64 gpa, void __user *hva,
+			     const void *data, int len);
 int modvm_shadow_invalidate(struct modvm_vm *vm, unsigned long start,
 			    unsigned long end, bool blockable);
 

@@ -14,21 +14,29 @@
  * identity map of the low 4 GiB).
  *
  * Keeping leaves in step with guest tables. Every guest frame a shadowed
- * walk read as a page table is write-protected in every shadow leaf. A
- * guest write to one faults; modvm emulates that one instruction and then
- * drops all shadow leaves. The alternative, KVM's "unsync" pages, lets
- * the guest write its tables freely and resynchronises at INVLPG and CR3
- * writes; it pays off for guests that rewrite live page tables all the
- * time (fork, mmap in a guest OS), but needs per-table shadow pages and
- * reverse maps to know what to resync. The guests modvm runs today build
- * their tables first and change them rarely, so write protection with
- * emulation is chosen: it is small, and the shadow is never stale, which
- * also means a guest INVLPG needs no intercept (the hardware INVLPG drops
- * the TLB entry of the shadow leaf, which already holds the current
- * translation) and cached roots stay valid across CR3 writes. Dropping
- * all leaves on such a write (rather than the ones derived from the
- * written table) keeps it without a reverse map; it is the first thing
- * to refine once guests write live tables often.
+ * walk read as a page table is write-protected in every shadow leaf, and
+ * its record (struct shadow_gfn) notes which linear range each of its
+ * entries translates for the leaves built through it. A guest write to it
+ * faults; modvm emulates that one instruction, and every write the
+ * emulator makes to such a frame goes through modvm_shadow_write_table(),
+ * which drops the leaves below each entry that was present and changed:
+ * a new entry (not present before) needs nothing dropped, which is what
+ * a guest building its tables does most. A frame written this way
+ * FLOOD_WRITES times with no walk through it in between is no longer
+ * treated as a page table (it was freed and reused, or is being filled
+ * while nothing runs through it): the leaves built through it go, and the
+ * next walk through it protects it again. A frame that becomes a page
+ * table loses the writable leaves noted for it.
+ *
+ * The alternative, KVM's "unsync" pages, lets the guest write its tables
+ * freely and resynchronises at INVLPG and CR3 writes; it saves the
+ * emulation of each write to a live table, but needs per-table shadow
+ * pages. Here the shadow is never stale, which also means a guest INVLPG
+ * needs no intercept (the hardware INVLPG drops the TLB entry of the
+ * shadow leaf, which already holds the current translation) and cached
+ * roots stay valid across CR3 writes. Where a record overflows (a table
+ * used for more linear ranges, or a frame mapped writable at more linear
+ * addresses, than it holds) the whole shadow is dropped instead.
  *
  * Accessed and dirty bits: the walk that builds a leaf sets A in every
  * guest level; a leaf is writable only once the guest's D bit is set, so
@@ -66,6 +74,42 @@
 
 /* Above this many table pages a VM's shadow is dropped and rebuilt. */
 #define SHADOW_MAX_PAGES	8192
+
+/* Emulated writes to a table, with no walk through it between, to unprotect. */
+#define FLOOD_WRITES	3
+
+#define GFN_USES	4
+#define GFN_WMAPS	4
+
+/*
+ * A linear range that leaves were built for through a guest table: entry
+ * i of the table (at byte @first + i * @size of the frame, i < @nent)
+ * translates [@base + i << @shift, @base + (i + 1) << @shift). Addresses
+ * are taken modulo 2^48 (long mode) or 2^32, as the shadow indexes them.
+ */
+struct gfn_use {
+	u64 base;
+	u16 first;
+	u16 nent;
+	u8 shift;
+	u8 size;
+};
+
+/*
+ * What the shadow knows about one guest frame (vm->shadow.gfns).
+ * @uses: the ranges leaves were built for through it as a page table.
+ * @wmaps: linear addresses where a leaf maps it writable.
+ * @pt: it is a page table: no leaf maps it writable.
+ * @uses_lost, @wmaps_lost: more than the arrays hold were noted.
+ * @writes: emulated writes to it since the last walk through it.
+ */
+struct shadow_gfn {
+	struct rcu_head rcu;
+	struct gfn_use uses[GFN_USES];
+	u64 wmaps[GFN_WMAPS];
+	u8 nr_uses, nr_wmaps, writes;
+	bool pt, uses_lost, wmaps_lost;
+};
 
 /* Guest paging-mode bits a root is built for (its key). */
 #define KEY_PG		BIT(0)
@@ -158,6 +202,97 @@ static void free_list(struct list_head *freed)
 		__free_page(page);
 }
 
+/* Forget every frame record; modvm_shadow_is_table() may still read them. */
+static void free_gfns(struct modvm_shadow *sh)
+{
+	struct shadow_gfn *g;
+	unsigned long gfn;
+
+	/* Erased one by one: reserve_gfns() may insert meanwhile. */
+	xa_for_each(&sh->gfns, gfn, g) {
+		xa_erase(&sh->gfns, gfn);
+		kfree_rcu(g, rcu);
+	}
+}
+
+/*
+ * Drop the leaves of [@start, @end) below @table, which maps from @tbase.
+ * Returns whether there were any.
+ */
+static bool zap_range_table(struct modvm_shadow *sh, u64 *table, int level,
+			    u64 tbase, u64 start, u64 end,
+			    struct list_head *freed)
+{
+	int shift = 12 + 9 * (level - 1), i;
+	u64 span = 1ULL << shift;
+	bool any = false;
+
+	i = start > tbase ? (start - tbase) >> shift : 0;
+	for (; i < 512; i++) {
+		u64 lo = tbase + ((u64)i << shift), spte = table[i];
+
+		if (lo >= end)
+			break;
+		if (!(spte & SPTE_P))
+			continue;
+		if (level > 1 && (lo < start || lo + span > end)) {
+			any |= zap_range_table(sh, spte_table(spte), level - 1,
+					       lo, start, end, freed);
+			continue;
+		}
+		WRITE_ONCE(table[i], 0);
+		any = true;
+		if (level == 1)
+			continue;
+		zap_table(sh, spte_table(spte), level - 1, freed);
+		list_add(&virt_to_page(spte_table(spte))->lru, freed);
+		sh->nr_pages--;
+	}
+	return any;
+}
+
+/* Drop the leaves of linear [@start, @end) in every root; any there? */
+static bool zap_range(struct modvm_shadow *sh, u64 start, u64 end,
+		      struct list_head *freed)
+{
+	struct modvm_shadow_root *root;
+	bool any = false;
+	int i;
+
+	list_for_each_entry(root, &sh->roots, link) {
+		if (!root_pae(root)) {
+			any |= zap_range_table(sh, root->top, 4, 0, start,
+					       min(end, 1ULL << 48), freed);
+			continue;
+		}
+		for (i = 0; i < 4; i++)
+			any |= zap_range_table(sh, spte_table(root->top[i]), 2,
+					       (u64)i << 30, start,
+					       min(end, 1ULL << 32), freed);
+	}
+	return any;
+}
+
+/* The leaf slot of @addr in @root if its tables exist, else NULL. */
+static u64 *find_leaf(const struct modvm_shadow_root *root, u64 addr)
+{
+	u64 *table = root->top;
+	int level = 4;
+
+	if (root_pae(root)) {
+		table = spte_table(root->top[(addr >> 30) & 3]);
+		level = 2;
+	}
+	for (; level > 1; level--) {
+		u64 spte = table[(addr >> (12 + 9 * (level - 1))) & 511];
+
+		if (!(spte & SPTE_P))
+			return NULL;
+		table = spte_table(spte);
+	}
+	return &table[(addr >> 12) & 511];
+}
+
 /*
  * Drop every shadow leaf of the VM. Returns once no vCPU can still use
  * them (each was kicked out of guest mode and flushes before it enters).
@@ -171,8 +306,7 @@ static void zap_all_locked(struct modvm_vm *vm)
 	lockdep_assert_held(&sh->lock);
 	list_for_each_entry(root, &sh->roots, link)
 		zap_root(sh, root, &freed);
-	xa_destroy(&sh->pt_gfns);
-	xa_destroy(&sh->writable_gfns);
+	free_gfns(sh);
 	modvm_kick_all(vm, MODVM_REQ_TLB_FLUSH);
 	free_list(&freed);
 }
@@ -373,29 +507,159 @@ static u64 *leaf_slot(struct modvm_shadow *sh, struct modvm_vcpu *vcpu,
 }
 
 /*
- * Write-protect the guest tables @w went through. A frame that becomes a
- * page table while some leaf maps it writable costs a full zap.
+ * Take away write access to @g's frame wherever a leaf grants it (the
+ * leaf at a noted address may map another frame by now: it only faults
+ * once more). False when that is not known everywhere.
  */
-static int protect_tables(struct modvm_vm *vm, const struct modvm_walk *w)
+static bool unmap_writable(struct modvm_shadow *sh, struct shadow_gfn *g)
+{
+	struct modvm_shadow_root *root;
+	int i;
+
+	if (g->wmaps_lost)
+		return false;
+	list_for_each_entry(root, &sh->roots, link) {
+		for (i = 0; i < g->nr_wmaps; i++) {
+			u64 *leaf = find_leaf(root, g->wmaps[i]);
+
+			if (leaf && (*leaf & SPTE_W))
+				WRITE_ONCE(*leaf, *leaf & ~SPTE_W);
+		}
+	}
+	g->nr_wmaps = 0;
+	return true;
+}
+
+/* Note that a leaf at @addr maps @g's frame writable. */
+static void note_wmap(struct modvm_shadow *sh, struct shadow_gfn *g, u64 addr)
+{
+	struct modvm_shadow_root *root;
+	int i, j, n = 0;
+
+	for (i = 0; i < g->nr_wmaps; i++)
+		if (g->wmaps[i] == addr)
+			return;
+	if (g->nr_wmaps == GFN_WMAPS) {
+		/* Keep the addresses where some leaf is still writable. */
+		for (i = 0; i < g->nr_wmaps; i++) {
+			bool live = false;
+
+			list_for_each_entry(root, &sh->roots, link) {
+				u64 *leaf = find_leaf(root, g->wmaps[i]);
+
+				live |= leaf && (*leaf & SPTE_W);
+			}
+			if (live)
+				g->wmaps[n++] = g->wmaps[i];
+		}
+		g->nr_wmaps = n;
+	}
+	if (g->nr_wmaps == GFN_WMAPS) {
+		g->wmaps_lost = true;
+		return;
+	}
+	j = g->nr_wmaps++;
+	g->wmaps[j] = addr;
+}
+
+static void note_use(struct shadow_gfn *g, const struct gfn_use *u)
+{
+	int i;
+
+	for (i = 0; i < g->nr_uses; i++) {
+		const struct gfn_use *o = &g->uses[i];
+
+		if (o->base == u->base && o->first == u->first &&
+		    o->nent == u->nent && o->shift == u->shift &&
+		    o->size == u->size)
+			return;
+	}
+	if (g->nr_uses == GFN_USES)
+		g->uses_lost = true;
+	else
+		g->uses[g->nr_uses++] = *u;
+}
+
+/*
+ * The linear range entry @i (top first) of walk @w translates, for a
+ * walk of @addr in a root of paging mode @key.
+ */
+static void walk_use(const struct modvm_walk *w, int i, u64 addr, u32 key,
+		     struct gfn_use *u)
+{
+	int top = key & KEY_LMA ? 4 : key & KEY_PAE ? 3 : 2;
+	int level = top - i, idx;
+
+	u->size = w->pte_size;
+	if (w->pte_size == 4) {
+		u->shift = 12 + 10 * (level - 1);
+		u->nent = 1024;
+	} else {
+		u->shift = 12 + 9 * (level - 1);
+		u->nent = level == 3 && !(key & KEY_LMA) ? 4 : 512;
+	}
+	addr &= key & KEY_LMA ? GENMASK_ULL(47, 0) : GENMASK_ULL(31, 0);
+	idx = (addr >> u->shift) & (u->nent - 1);
+	u->first = offset_in_page(w->pte_gpa[i]) - idx * u->size;
+	u->base = addr & ~((((u64)u->nent) << u->shift) - 1);
+}
+
+/*
+ * A record for each frame in @gfns, allocated before the lock is taken;
+ * false when memory ran out meanwhile (the guest faults again).
+ */
+static bool reserve_gfns(struct modvm_shadow *sh, const u64 *gfns, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct shadow_gfn *g;
+
+		if (xa_load(&sh->gfns, gfns[i]))
+			continue;
+		g = kzalloc(sizeof(*g), GFP_KERNEL_ACCOUNT);
+		if (!g)
+			return false;
+		/*
+		 * Not under sh->lock: allocating there could reclaim into the
+		 * MMU notifier, which takes it. The xarray has its own lock.
+		 */
+		if (xa_insert(&sh->gfns, gfns[i], g, GFP_KERNEL_ACCOUNT))
+			kfree(g);
+	}
+	return true;
+}
+
+/*
+ * Write-protect the guest tables @w went through for @addr and note the
+ * range each translates; *@flush when a writable leaf lost its W bit.
+ * -EAGAIN: a record is missing (freed by a zap since reserve_gfns()),
+ * the guest faults again.
+ */
+static int protect_tables(struct modvm_vm *vm, u64 addr, u32 key,
+			  const struct modvm_walk *w, bool *flush)
 {
 	struct modvm_shadow *sh = &vm->shadow;
+	struct gfn_use u;
 	int i;
 
 again:
 	for (i = 0; i < w->nr; i++) {
-		unsigned long gfn = w->pte_gpa[i] >> PAGE_SHIFT;
-		int r;
+		struct shadow_gfn *g = xa_load(&sh->gfns, w->pte_gpa[i] >> PAGE_SHIFT);
 
-		if (xa_load(&sh->pt_gfns, gfn))
-			continue;
-		if (xa_load(&sh->writable_gfns, gfn)) {
-			zap_all_locked(vm);
-			goto again;
+		if (!g)
+			return -EAGAIN;
+		if (!g->pt) {
+			if (!unmap_writable(sh, g)) {
+				zap_all_locked(vm);
+				goto again;
+			}
+			g->pt = true;
+			*flush = true;
 		}
-		r = xa_err(xa_store(&sh->pt_gfns, gfn, xa_mk_value(1),
-				    GFP_KERNEL_ACCOUNT));
-		if (r)
-			return r;
+		walk_use(w, i, addr, key, &u);
+		note_use(g, &u);
+		g->writes = 0;
 	}
 	return 0;
 }
@@ -428,17 +692,13 @@ static bool walk_unchanged(struct modvm_vm *vm, const struct modvm_walk *w)
 	return true;
 }
 
-/* The emulator completes accesses the shadow cannot map; zap after. */
-static int emulate(struct modvm_vcpu *vcpu, u64 gpa, bool zap)
+/* The emulator completes accesses the shadow cannot map. */
+static int emulate(struct modvm_vcpu *vcpu, u64 gpa)
 {
 	struct modvm_exit exit = { .type = MODVM_EXIT_TDP_FAULT };
-	int r;
 
 	exit.tdp.gpa = gpa;
-	r = modvm_emulate_mmio(vcpu, &exit);
-	if (zap)
-		modvm_shadow_zap_all(vcpu->vm);
-	return r;
+	return modvm_emulate_mmio(vcpu, &exit);
 }
 
 static u64 make_leaf(const struct modvm_walk *w, struct page *page,
@@ -487,17 +747,19 @@ static int internal_error(struct modvm_vcpu *vcpu)
  */
 int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 {
+	struct modvm_walk w;
 	struct modvm_vm *vm = vcpu->vm;
 	struct modvm_shadow *sh = &vm->shadow;
 	struct modvm_shadow_vcpu *sv = &vcpu->shadow;
 	bool write = error_code & MODVM_PF_W;
-	bool writable, pt_write = false;
-	unsigned long seq;
-	struct modvm_walk w;
-	struct page *page;
-	u64 gfn, spte, *leaf;
+	bool writable, pt_write = false, flush = false;
+	struct modvm_shadow_root *root;
+	u64 gfn, spte, *leaf, gfns[ARRAY_SIZE(w.pte_gpa) + 1];
 	struct modvm_memslot *slot;
-	int idx, r;
+	struct shadow_gfn *g;
+	unsigned long seq;
+	struct page *page;
+	int i, idx, r;
 
 	r = modvm_walk(vcpu, addr, error_code &
 		       (MODVM_PF_W | MODVM_PF_U | MODVM_PF_F), &w);
@@ -515,22 +777,36 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 	r = modvm_page_cache_topup(&vcpu->mmu_pages, 3);
 	if (r)
 		return r;
+	for (i = 0; i < w.nr; i++)
+		gfns[i] = w.pte_gpa[i] >> PAGE_SHIFT;
+	gfns[i] = gfn;
+	if (!reserve_gfns(sh, gfns, w.nr + 1))
+		return -ENOMEM;
 	idx = srcu_read_lock(&vm->srcu);
 	r = modvm_mmu_get_page(vm, gfn, write, &slot, &page, &writable, &seq);
 	if (r) {
 		srcu_read_unlock(&vm->srcu, idx);
 		if (r == -EAGAIN)
 			return 1;
-		return r == -ENOENT ? emulate(vcpu, w.gpa, false) : r;
+		return r == -ENOENT ? emulate(vcpu, w.gpa) : r;
 	}
 
 	mutex_lock(&sh->lock);
 	if (sh->nr_pages > SHADOW_MAX_PAGES)
 		zap_all_locked(vm);
-	r = protect_tables(vm, &w);
-	if (r || !walk_unchanged(vm, &w) || !sv->roots[sv->cur].top)
-		goto unlock;	/* r = 0: the guest faults again */
-	if (xa_load(&sh->pt_gfns, gfn)) {
+	root = &sv->roots[sv->cur];
+	if (!root->top)
+		goto unlock;
+	r = protect_tables(vm, addr, root->key, &w, &flush);
+	/* No vCPU may write a table through an old TLB entry from here. */
+	if (flush)
+		modvm_kick_all(vm, MODVM_REQ_TLB_FLUSH);
+	g = xa_load(&sh->gfns, gfn);
+	if (r || !g || !walk_unchanged(vm, &w)) {
+		r = 0;		/* the guest faults again */
+		goto unlock;
+	}
+	if (g->pt) {
 		if (write) {
 			pt_write = true;
 			goto unlock;
@@ -538,18 +814,14 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 		writable = false;
 	}
 	spte = make_leaf(&w, page, write, writable);
-	if (spte & SPTE_W) {
-		r = xa_err(xa_store(&sh->writable_gfns, gfn, xa_mk_value(1),
-				    GFP_KERNEL_ACCOUNT));
-		if (r)
-			goto unlock;
-	}
 	spin_lock(&vm->tdp.lock);
 	leaf = modvm_mmu_stale(vm, seq) ? NULL : leaf_slot(sh, vcpu, addr);
 	if (leaf) {
 		WRITE_ONCE(*leaf, spte);
-		if (spte & SPTE_W)
+		if (spte & SPTE_W) {
+			note_wmap(sh, g, addr);
 			set_page_dirty(page);
+		}
 		mark_page_accessed(page);
 	}
 	spin_unlock(&vm->tdp.lock);
@@ -559,7 +831,144 @@ unlock:
 	srcu_read_unlock(&vm->srcu, idx);
 	if (r)
 		return r;
-	return pt_write ? emulate(vcpu, w.gpa, true) : 1;
+	/* The emulator's writes go through modvm_shadow_write_table(). */
+	return pt_write ? emulate(vcpu, w.gpa) : 1;
+}
+
+/**
+ * modvm_shadow_is_table() - is a guest frame write-protected as a table?
+ * @vm: the VM, with shadow paging.
+ * @gfn: the guest frame.
+ *
+ * Return: true when writes to it must go through
+ * modvm_shadow_write_table().
+ */
+bool modvm_shadow_is_table(struct modvm_vm *vm, u64 gfn)
+{
+	struct shadow_gfn *g;
+	bool pt;
+
+	rcu_read_lock();
+	g = xa_load(&vm->shadow.gfns, gfn);
+	pt = g && READ_ONCE(g->pt);
+	rcu_read_unlock();
+	return pt;
+}
+
+/*
+ * Drop the leaves below each entry of @g that a write of @len bytes at
+ * page offset @off changed (@old before, @new after) while it was present;
+ * *@zapped if there were any. False when that needs the whole shadow
+ * dropped (uses were lost).
+ */
+static bool zap_written(struct modvm_shadow *sh, const struct shadow_gfn *g,
+			int off, const u8 *old, const u8 *new, int len,
+			struct list_head *freed, bool *zapped)
+{
+	bool changed = false;
+
+	int k, i;
+
+	for (k = 0; k < g->nr_uses; k++) {
+		const struct gfn_use *u = &g->uses[k];
+		int lo, hi;
+
+		if (off + len <= u->first)
+			continue;
+		lo = off > u->first ? (off - u->first) / u->size : 0;
+		hi = min((off + len - 1 - u->first) / u->size, u->nent - 1);
+		for (i = lo; i <= hi; i++) {
+			int e = u->first + i * u->size;
+			int a = max(e, off), b = min(e + u->size, off + len);
+
+			if (!memcmp(old + a - off, new + a - off, b - a))
+				continue;
+			/* P is bit 0: a write that left byte 0 alone kept it. */
+			if (e >= off && !(old[e - off] & 1))
+				continue;
+			changed = true;
+			*zapped |= zap_range(sh, u->base + ((u64)i << u->shift),
+					     u->base + ((u64)(i + 1) << u->shift),
+					     freed);
+		}
+	}
+	return !(changed && g->uses_lost);
+}
+
+/*
+ * @g is no page table any more: drop the leaves built through it (*@zapped
+ * if any). False when that needs the whole shadow dropped.
+ */
+static bool unprotect(struct modvm_shadow *sh, struct shadow_gfn *g,
+		      struct list_head *freed, bool *zapped)
+{
+	bool lost;
+	int k;
+
+	for (k = 0; k < g->nr_uses; k++) {
+		const struct gfn_use *u = &g->uses[k];
+
+		*zapped |= zap_range(sh, u->base,
+				     u->base + ((u64)u->nent << u->shift),
+				     freed);
+	}
+	lost = g->uses_lost;
+	g->pt = false;
+	g->uses_lost = false;
+	g->nr_uses = 0;
+	g->writes = 0;
+	return !lost;
+}
+
+/**
+ * modvm_shadow_write_table() - write guest memory modvm protects as a table.
+ * @vm: the VM, with shadow paging.
+ * @gpa: guest-physical address.
+ * @hva: where it is in the VMM's memory.
+ * @data: the bytes.
+ * @len: how many, within one page.
+ *
+ * For writes modvm makes for the guest (the emulated instruction that
+ * faulted on the write-protected table, string I/O): the shadow leaves
+ * built through the entries changed go, so no stale translation stays.
+ *
+ * Return: 0, or -EFAULT when the memory cannot be accessed.
+ */
+int modvm_shadow_write_table(struct modvm_vm *vm, u64 gpa, void __user *hva,
+			     const void *data, int len)
+{
+	struct modvm_shadow *sh = &vm->shadow;
+	u8 old[64];
+
+	while (len > 0) {
+		int n = min_t(int, len, sizeof(old));
+		bool ok = true, zapped = false;
+		struct shadow_gfn *g;
+		LIST_HEAD(freed);
+
+		if (copy_from_user(old, hva, n) || copy_to_user(hva, data, n))
+			return -EFAULT;
+		mutex_lock(&sh->lock);
+		g = xa_load(&sh->gfns, gpa >> PAGE_SHIFT);
+		if (g && g->pt) {
+			if (++g->writes > FLOOD_WRITES)
+				ok = unprotect(sh, g, &freed, &zapped);
+			else
+				ok = zap_written(sh, g, offset_in_page(gpa), old,
+						 data, n, &freed, &zapped);
+		}
+		if (zapped)	/* before the tables go: no vCPU walks them */
+			modvm_kick_all(vm, MODVM_REQ_TLB_FLUSH);
+		free_list(&freed);
+		if (!ok)
+			zap_all_locked(vm);
+		mutex_unlock(&sh->lock);
+		gpa += n;
+		hva += n;
+		data += n;
+		len -= n;
+	}
+	return 0;
 }
 
 /**
@@ -570,8 +979,7 @@ void modvm_shadow_init(struct modvm_vm *vm)
 {
 	mutex_init(&vm->shadow.lock);
 	INIT_LIST_HEAD(&vm->shadow.roots);
-	xa_init(&vm->shadow.pt_gfns);
-	xa_init(&vm->shadow.writable_gfns);
+	xa_init(&vm->shadow.gfns);
 }
 
 /**
@@ -595,6 +1003,5 @@ void modvm_shadow_vcpu_free(struct modvm_vcpu *vcpu)
  */
 void modvm_shadow_destroy(struct modvm_vm *vm)
 {
-	xa_destroy(&vm->shadow.pt_gfns);
-	xa_destroy(&vm->shadow.writable_gfns);
+	free_gfns(&vm->shadow);
 }
