@@ -48,6 +48,7 @@ struct modvm_pic {
 	u8 line[MODVM_PIC_PINS];	/* per-source levels, bitmask */
 	bool output;
 	u16 acked;		/* pins EOIed under the lock, to notify after */
+	u16 unmasked;		/* pins unmasked under the lock, likewise */
 	struct modvm_iodev dev_master, dev_slave, dev_elcr;
 };
 
@@ -146,11 +147,13 @@ void modvm_pic_set(struct modvm_irqchip *chip, int which,
 long modvm_pit_ioctl(struct modvm_vm *vm, unsigned int ioctl, void __user *argp);
 void modvm_pit_destroy(struct modvm_vm *vm);
 void modvm_pit_acked(struct modvm_vm *vm);
+void modvm_pit_unmasked(struct modvm_vm *vm);
 
 /* irq.c: routing and line levels */
 int modvm_irq_set(struct modvm_vm *vm, int src, u32 gsi, bool level);
 int modvm_irq_msi(struct modvm_vm *vm, u32 addr_lo, u32 addr_hi, u32 data);
 void modvm_irq_acked(struct modvm_irqchip *chip, u32 chip_id, u32 pin);
+void modvm_irq_unmasked(struct modvm_irqchip *chip, u32 chip_id, u32 pin);
 bool modvm_irq_gsi_masked(struct modvm_vm *vm, u32 gsi);
 int modvm_irq_default_routing(struct modvm_irqchip *chip);
 long modvm_irq_set_routing(struct modvm_vm *vm,

@@ -182,6 +182,8 @@ static void write_indirect(struct modvm_ioapic *io, u32 val)
 	/* Linux relies on an edge entry clearing Remote IRR (no EOI reg). */
 	if (!(e & RTE_LEVEL))
 		e &= ~RTE_REMOTE_IRR;
+	if ((io->redir[pin] & RTE_MASKED) && !(e & RTE_MASKED))
+		modvm_irq_unmasked(chip_of(io), KVM_IRQCHIP_IOAPIC, pin);
 	io->redir[pin] = e;
 	if ((e & RTE_LEVEL) && (io->irr & BIT(pin)))
 		service(io, pin);

@@ -99,10 +99,11 @@ static void clear_isr(struct modvm_pic *pic, int c, int pin)
 static void unlock(struct modvm_pic *pic, unsigned long flags, bool raised)
 	__releases(&pic->lock)
 {
-	u16 acked = pic->acked;
+	u16 acked = pic->acked, unmasked = pic->unmasked;
 	int i;
 
 	pic->acked = 0;
+	pic->unmasked = 0;
 	spin_unlock_irqrestore(&pic->lock, flags);
 	if (raised)
 		modvm_lapic_pic_changed(chip_of(pic)->vm);
@@ -110,6 +111,10 @@ static void unlock(struct modvm_pic *pic, unsigned long flags, bool raised)
 		if (acked & 1)
 			modvm_irq_acked(chip_of(pic), i < 8 ? KVM_IRQCHIP_PIC_MASTER :
 					KVM_IRQCHIP_PIC_SLAVE, i & 7);
+	for (i = 0; unmasked; i++, unmasked >>= 1)
+		if (unmasked & 1)
+			modvm_irq_unmasked(chip_of(pic), i < 8 ? KVM_IRQCHIP_PIC_MASTER :
+					   KVM_IRQCHIP_PIC_SLAVE, i & 7);
 }
 
 /**
@@ -211,14 +216,36 @@ int modvm_pic_read_irq(struct modvm_irqchip *chip)
 	return vec;
 }
 
+/* Whether a vCPU takes the PIC's output now (ExtINT). */
+static bool pic_in_use(struct modvm_pic *pic)
+{
+	struct modvm_vcpu *vcpu;
+	unsigned long id;
+
+	xa_for_each(&chip_of(pic)->vm->vcpus, id, vcpu)
+		if (modvm_lapic_accepts_pic(vcpu))
+			return true;
+	return false;
+}
+
 static void chip_reset(struct modvm_pic *pic, int c)
 {
 	struct kvm_pic_state *s = &pic->chips[c].s;
+	u8 dropped = s->irr & ~s->elcr;
 	int pin;
 
 	for (pin = 0; pin < 8; pin++)
 		if (s->isr & BIT(pin))
 			clear_isr(pic, c, pin);
+	/*
+	 * Edge requests the reset drops count as acknowledged, as in KVM,
+	 * while the PIC delivers: a PIT tick among them would otherwise
+	 * never be, and the PIT would send no more.
+	 */
+	if (dropped && pic_in_use(pic))
+		for (pin = 0; pin < 8; pin++)
+			if ((dropped & BIT(pin)) && (c || pin != CASCADE_PIN))
+				pic->acked |= BIT(c * 8 + pin);
 	s->last_irr = 0;
 	s->irr &= s->elcr;
 	s->imr = 0;
@@ -289,6 +316,7 @@ static void chip_write(struct modvm_pic *pic, int c, int reg, u8 val)
 	}
 	switch (s->init_state) {
 	case 0:			/* OCW1: the mask */
+		pic->unmasked |= (u16)(s->imr & ~val) << (c * 8);
 		s->imr = val;
 		break;
 	case 1:			/* ICW2: vector base */

@@ -136,6 +136,22 @@ void modvm_pit_acked(struct modvm_vm *vm)
 	pit_inject(pit);
 }
 
+/**
+ * modvm_pit_unmasked() - a pin IRQ0 is routed to was unmasked.
+ * @vm: the VM.
+ *
+ * A tick in flight when the guest moved the timer between PIC and
+ * IOAPIC may never be acknowledged: forget it (and the ticks that
+ * queued behind it), so that the next tick goes out.
+ */
+void modvm_pit_unmasked(struct modvm_vm *vm)
+{
+	struct modvm_pit *pit = READ_ONCE(vm->pit);
+
+	if (pit)
+		reinject_reset(pit);
+}
+
 static enum hrtimer_restart pit_timer_fn(struct hrtimer *t)
 {
 	struct modvm_pit *pit = container_of(t, struct modvm_pit, timer);

@@ -144,6 +144,37 @@ void modvm_irq_acked(struct modvm_irqchip *chip, u32 chip_id, u32 pin)
 }
 
 /**
+ * modvm_irq_unmasked() - the guest unmasked an irqchip pin.
+ * @chip: the irqchip.
+ * @chip_id: KVM_IRQCHIP_*.
+ * @pin: pin of that chip.
+ *
+ * A PIT tick sent while the pin that would have delivered it was masked
+ * (or to a PIC nobody acknowledges) is never acknowledged; the PIT,
+ * which sends its next tick only after that acknowledge, learns here
+ * that its GSI can deliver again and starts afresh, as KVM's PIT does
+ * on its mask notifier. Must not take the irqchip locks: the PIC calls
+ * it without, the IOAPIC with its own held.
+ */
+void modvm_irq_unmasked(struct modvm_irqchip *chip, u32 chip_id, u32 pin)
+{
+	struct modvm_vm *vm = chip->vm;
+	struct modvm_irq_routing *rt;
+	int idx;
+	u32 i;
+
+	if (!READ_ONCE(vm->pit))
+		return;
+	idx = srcu_read_lock(&vm->srcu);
+	rt = srcu_dereference(chip->routing, &vm->srcu);
+	for (i = 0; rt && i < rt->nr && !rt->e[i].gsi; i++)
+		if (rt->e[i].type == KVM_IRQ_ROUTING_IRQCHIP &&
+		    rt->e[i].chip == chip_id && rt->e[i].pin == pin)
+			modvm_pit_unmasked(vm);
+	srcu_read_unlock(&vm->srcu, idx);
+}
+
+/**
  * modvm_irq_gsi_masked() - every irqchip pin @gsi drives is masked.
  * @vm: the VM.
  * @gsi: the GSI.
