@@ -92,6 +92,17 @@ void serial_start_input(void);
 void term_raw(void);
 void term_restore(void);
 
+/*
+ * SIGUSR1 dumps every vCPU's state to stderr: debug_init() installs the
+ * handlers, main() registers the vCPU threads and calls debug_poll() when
+ * a signal woke it, and each vCPU thread calls debug_dump_vcpu() when its
+ * KVM_RUN was interrupted.
+ */
+void debug_init(void);
+void debug_add_thread(int id, pthread_t tid);
+void debug_poll(struct vm *vm);
+void debug_dump_vcpu(struct vm *vm, int id);
+
 /* Ending the VM: status 0 for a guest poweroff or reboot. */
 void vm_exit(int status, const char *why) __attribute__((noreturn));
 

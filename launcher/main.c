@@ -349,8 +349,11 @@ static void *vcpu_thread(void *opaque)
 
 	for (;;) {
 		if (ioctl(fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				debug_poll(vm);
+				debug_dump_vcpu(vm, id);
 				continue;
+			}
 			die_errno("KVM_RUN on vCPU %d", id);
 		}
 		switch (run->exit_reason) {
@@ -469,13 +472,17 @@ int main(int argc, char **argv)
 	devices_init(&vm);
 	serial_init(&vm);
 
+	debug_init();
 	term_raw();
 	for (i = 0; i < vm.ncpus; i++) {
 		args[i] = (struct vcpu_arg){ .vm = &vm, .id = i };
 		if (pthread_create(&tid, NULL, vcpu_thread, &args[i]))
 			die("cannot start the thread of vCPU %d", i);
+		debug_add_thread(i, tid);
 	}
 	serial_start_input();
-	for (;;)
+	for (;;) {
 		pause();
+		debug_poll(&vm);
+	}
 }
