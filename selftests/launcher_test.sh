@@ -189,10 +189,7 @@ elif [ -n "$no_guests" ]; then
 	result skip boot_2cpus "$no_guests"
 else
 	boot boot_1cpu "$device" 1
-	# A 2-vCPU Linux boot on modvm hung with an empty console in about
-	# one run in four (svm-npt, 2026-11-23; cause not found, issue #7):
-	# kept out of make test until that is fixed, not hidden as a pass.
-	result skip boot_2cpus "2-vCPU boot hangs intermittently on modvm (issue #7)"
+	boot boot_2cpus "$device" 2
 fi
 failed_boots=$fail
 
