@@ -96,6 +96,7 @@ enum modvm_exit_type {
 	MODVM_EXIT_SHUTDOWN,	/* triple fault */
 	MODVM_EXIT_FAIL_ENTRY,	/* the CPU refused the guest state */
 	MODVM_EXIT_TDP_FAULT,	/* nested/extended page fault */
+	MODVM_EXIT_TASK_SWITCH,	/* a hardware task switch, for core to carry out */
 	MODVM_EXIT_RDPMC,
 	MODVM_EXIT_PAGE_FAULT,	/* guest #PF, intercepted for shadow paging */
 	MODVM_EXIT_CR,		/* CR0/CR3/CR4 access for core to emulate */
@@ -115,6 +116,7 @@ enum modvm_exit_type {
  * @cr: control register access: register, direction, the GPR (-1 when
  *	the hardware did not say: core decodes the instruction then) and
  *	the kind (MODVM_CR_MOV, _CLTS, _LMSW with its source in @lmsw).
+ * @task: the new TSS selector and the cause of a task switch.
  */
 struct modvm_exit {
 	enum modvm_exit_type type;
@@ -145,6 +147,10 @@ struct modvm_exit {
 			u8 kind;
 			u16 lmsw;
 		} cr;
+		struct {
+			u16 selector;	/* of the new TSS */
+			u8 source;	/* MODVM_TASK_SWITCH_* */
+		} task;
 	};
 };
 
@@ -159,6 +165,14 @@ struct modvm_exit {
 #define MODVM_PF_U		BIT(2)
 #define MODVM_PF_RSVD		BIT(3)
 #define MODVM_PF_F		BIT(4)
+
+/* What started a task switch. */
+enum modvm_task_switch_source {
+	MODVM_TASK_SWITCH_CALL,
+	MODVM_TASK_SWITCH_IRET,
+	MODVM_TASK_SWITCH_JMP,
+	MODVM_TASK_SWITCH_GATE,	/* an event through a task gate in the IDT */
+};
 
 /**
  * struct modvm_exception - an exception core wants delivered to the guest.
@@ -704,6 +718,13 @@ int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
 int modvm_read_gva(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
 		   bool fetch);
 int modvm_write_gva(struct modvm_vcpu *vcpu, u64 gva, const void *data, int len);
+int modvm_read_gva_implicit(struct modvm_vcpu *vcpu, u64 gva, void *data,
+			    int len);
+int modvm_write_gva_implicit(struct modvm_vcpu *vcpu, u64 gva,
+			     const void *data, int len);
+
+/* task_switch.c */
+int modvm_task_switch(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);
 
 /* mmu/page_cache.c */
 int modvm_page_cache_topup(struct modvm_page_cache *cache, int min);

@@ -227,6 +227,15 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		/* No PMU is offered (CPUID): the host's counters are not the guest's. */
 		modvm_inject_gp(vcpu);
 		return 1;
+	case MODVM_EXIT_TASK_SWITCH:
+		r = modvm_task_switch(vcpu, exit);
+		if (r == -EOPNOTSUPP) {
+			u64 info[2] = { exit->task.selector, vcpu->rip };
+
+			internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 2, info);
+			return 0;
+		}
+		return r;
 	case MODVM_EXIT_TDP_FAULT:
 		r = modvm_tdp_fault(vcpu, exit->tdp.gpa, exit->tdp.write);
 		if (!r)

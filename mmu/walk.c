@@ -286,24 +286,37 @@ int modvm_gva_to_gpa(struct modvm_vcpu *vcpu, u64 gva, bool write, bool fetch,
 	return r;
 }
 
-/* Copy to or from guest-linear memory, page by page; inject #PF on faults. */
-static int gva_copy(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
-		    bool write, bool fetch)
+/* MODVM_PF_U for an access at the vCPU's CPL 3. */
+static u32 cpl_access(struct modvm_vcpu *vcpu)
 {
+	struct modvm_paging_state ps;
+
+	modvm_backend->get_paging(vcpu, &ps);
+	return ps.cpl == 3 ? MODVM_PF_U : 0;
+}
+
+/*
+ * Copy to or from guest-linear memory, page by page; inject #PF on faults.
+ * @access: MODVM_PF_* bits of the access; MODVM_PF_W is implied by @write.
+ */
+static int gva_copy(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
+		    bool write, u32 access)
+{
+	if (write)
+		access |= MODVM_PF_W;
 	while (len > 0) {
 		int chunk = min_t(int, len, PAGE_SIZE - offset_in_page(gva));
-		u32 pf_error;
-		u64 gpa;
+		struct modvm_walk w;
 		int r;
 
-		r = modvm_gva_to_gpa(vcpu, gva, write, fetch, &gpa, &pf_error);
+		r = modvm_walk(vcpu, gva, access, &w);
 		if (r == -EFAULT) {
-			modvm_queue_page_fault(vcpu, gva, pf_error);
+			modvm_queue_page_fault(vcpu, gva, w.pf_error);
 			return r;
 		}
 		if (!r)
-			r = write ? modvm_write_guest(vcpu, gpa, data, chunk) :
-				    modvm_read_guest(vcpu, gpa, data, chunk);
+			r = write ? modvm_write_guest(vcpu, w.gpa, data, chunk) :
+				    modvm_read_guest(vcpu, w.gpa, data, chunk);
 		if (r)
 			return r == -EFAULT ? -EIO : r;
 		gva += chunk;
@@ -327,7 +340,8 @@ static int gva_copy(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
 int modvm_read_gva(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
 		   bool fetch)
 {
-	return gva_copy(vcpu, gva, data, len, false, fetch);
+	return gva_copy(vcpu, gva, data, len, false,
+			cpl_access(vcpu) | (fetch ? MODVM_PF_F : 0));
 }
 
 /**
@@ -341,5 +355,37 @@ int modvm_read_gva(struct modvm_vcpu *vcpu, u64 gva, void *data, int len,
  */
 int modvm_write_gva(struct modvm_vcpu *vcpu, u64 gva, const void *data, int len)
 {
-	return gva_copy(vcpu, gva, (void *)data, len, true, false);
+	return gva_copy(vcpu, gva, (void *)data, len, true, cpl_access(vcpu));
+}
+
+/**
+ * modvm_read_gva_implicit() - read guest-linear memory as the CPU does
+ * for its own structures (descriptor tables, TSS): a supervisor access.
+ * @vcpu: the vCPU.
+ * @gva: guest-linear address.
+ * @data: destination.
+ * @len: bytes.
+ *
+ * Return: as modvm_read_gva().
+ */
+int modvm_read_gva_implicit(struct modvm_vcpu *vcpu, u64 gva, void *data,
+			    int len)
+{
+	return gva_copy(vcpu, gva, data, len, false, 0);
+}
+
+/**
+ * modvm_write_gva_implicit() - write guest-linear memory as the CPU does
+ * for its own structures: a supervisor access.
+ * @vcpu: the vCPU.
+ * @gva: guest-linear address.
+ * @data: source.
+ * @len: bytes.
+ *
+ * Return: as modvm_read_gva().
+ */
+int modvm_write_gva_implicit(struct modvm_vcpu *vcpu, u64 gva,
+			     const void *data, int len)
+{
+	return gva_copy(vcpu, gva, (void *)data, len, true, 0);
 }

@@ -1403,6 +1403,14 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 	case EXIT_REASON_GETSEC: case EXIT_REASON_RSM:
 		exit->type = MODVM_EXIT_UD;
 		return;
+	case EXIT_REASON_TASK_SWITCH:
+		/* Unconditional: core carries it out (IDT gate: the event too). */
+		q = vmcs_read(EXIT_QUALIFICATION);
+		exit->type = MODVM_EXIT_TASK_SWITCH;
+		exit->task.selector = q & 0xffff;
+		/* Bits 31:30 are CALL, IRET, JMP, IDT gate: modvm's order. */
+		exit->task.source = (q >> 30) & 3;
+		break;
 	case EXIT_REASON_EPT_VIOLATION:
 		q = vmcs_read(EXIT_QUALIFICATION);
 		exit->type = MODVM_EXIT_TDP_FAULT;
