@@ -156,20 +156,22 @@ static enum hrtimer_restart pit_timer_fn(struct hrtimer *t)
 {
 	struct modvm_pit *pit = container_of(t, struct modvm_pit, timer);
 	s64 period = READ_ONCE(pit->period_ns);
+	/*
+	 * Periods since the last run: a callback the host ran late owes the
+	 * guest every tick that fell due meanwhile.
+	 */
+	u64 due = period ? hrtimer_forward_now(t, ns_to_ktime(period)) : 1;
 
 	if (!READ_ONCE(pit->reinject)) {
 		pit_pulse(pit);
 	} else if (modvm_irq_gsi_masked(pit->vm, 0)) {
 		reinject_reset(pit);
 	} else {
-		if (atomic_read(&pit->pending) < MAX_PENDING)
+		while (due-- && atomic_read(&pit->pending) < MAX_PENDING)
 			atomic_inc(&pit->pending);
 		pit_inject(pit);
 	}
-	if (!period)
-		return HRTIMER_NORESTART;
-	hrtimer_forward_now(t, ns_to_ktime(period));
-	return HRTIMER_RESTART;
+	return period ? HRTIMER_RESTART : HRTIMER_NORESTART;
 }
 
 /* Start channel 0's timer for @count input clocks; lock held. */
