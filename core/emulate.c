@@ -1097,6 +1097,57 @@ static int emulate(struct emu *e)
 	return EMU_OK;
 }
 
+/**
+ * modvm_task_insn_length() - length of the instruction at RIP that
+ * started a task switch: far CALL or JMP, IRET, INT n, INT3 or INTO.
+ * @vcpu: the vCPU.
+ * @len: the length, on success.
+ *
+ * For exits that do not report it (SVM without NRIP-save).
+ *
+ * Return: 0; -EFAULT after queueing a #PF; -EINVAL for another
+ * instruction or code outside guest memory.
+ */
+int modvm_task_insn_length(struct modvm_vcpu *vcpu, u32 *len)
+{
+	struct emu e = { .vcpu = vcpu };
+	u64 imm;
+	int r;
+
+	modvm_backend->get_sregs(vcpu, &e.sregs);
+	modvm_backend->get_paging(vcpu, &e.ps);
+	e.lm64 = (e.ps.efer & EFER_LMA) && e.ps.cs_l;
+	memcpy(e.gprs, vcpu->gprs, sizeof(e.gprs));
+	r = fetch(&e);
+	if (!r)
+		r = decode_prefixes(&e);
+	switch (r ? -1 : e.op) {
+	case -1:
+		break;
+	case 0xcc: case 0xce: case 0xcf:	/* INT3, INTO, IRET */
+		break;
+	case 0xcd:				/* INT imm8 */
+		r = get(&e, 1, &imm);
+		break;
+	case 0x9a: case 0xea:			/* CALL/JMP ptr16:16/32 */
+		r = get(&e, e.osize == 2 ? 2 : 4, &imm);
+		if (!r)
+			r = get(&e, 2, &imm);
+		break;
+	case 0xff:				/* CALL/JMP m16:16/32 */
+		r = decode_modrm(&e);
+		if (!r && (!e.mem || ((e.reg & 7) != 3 && (e.reg & 7) != 5)))
+			r = EMU_UNHANDLED;
+		break;
+	default:
+		r = EMU_UNHANDLED;
+	}
+	if (r)
+		return r == EMU_FAULT ? -EFAULT : -EINVAL;
+	*len = e.pos;
+	return 0;
+}
+
 /* Hand the queued MMIO writes to the bus or, one per exit, to userspace. */
 static int emit_writes(struct modvm_vcpu *vcpu)
 {

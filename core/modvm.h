@@ -150,6 +150,12 @@ struct modvm_exit {
 		struct {
 			u16 selector;	/* of the new TSS */
 			u8 source;	/* MODVM_TASK_SWITCH_* */
+			/*
+			 * An instruction at RIP (of @insn_len bytes, 0 if the
+			 * hardware did not say) started it and the old task
+			 * resumes after it; not for events core re-injects.
+			 */
+			bool insn;
 		} task;
 	};
 };
@@ -722,6 +728,8 @@ int modvm_read_gva_implicit(struct modvm_vcpu *vcpu, u64 gva, void *data,
 			    int len);
 int modvm_write_gva_implicit(struct modvm_vcpu *vcpu, u64 gva,
 			     const void *data, int len);
+
+int modvm_task_insn_length(struct modvm_vcpu *vcpu, u32 *len);
 
 /* task_switch.c */
 int modvm_task_switch(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);

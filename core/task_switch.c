@@ -2,7 +2,8 @@
 /*
  * Hardware task switches, emulated for both backends: VT-x exits on every
  * one and SVM intercepts them (a task switch loads CR3, which shadow
- * paging must see). They come from CALL or JMP to a TSS or task gate,
+ * paging must see, and which NPT-less hardware would otherwise load as
+ * a host-physical page-table root). They come from CALL or JMP to a TSS or task gate,
  * IRET with NT set, and an event delivered through a task gate in the
  * IDT. Only 32-bit TSSs: a 16-bit TSS ends KVM_RUN with an emulation
  * error. Long mode has no task switches.
@@ -268,7 +269,7 @@ static int switch_out(struct modvm_vcpu *vcpu, struct kvm_sregs *s,
 {
 	u16 sel = exit->task.selector;
 	int source = exit->task.source;
-	u32 eip = vcpu->rip + exit->insn_len;
+	u32 eip = vcpu->rip, len = exit->insn_len;
 	struct tss32 prev;
 	u64 addr, old_desc, old_addr;
 	bool busy, nested_return = source == MODVM_TASK_SWITCH_IRET;
@@ -277,6 +278,14 @@ static int switch_out(struct modvm_vcpu *vcpu, struct kvm_sregs *s,
 	*has_error = false;
 	if (source == MODVM_TASK_SWITCH_GATE)
 		eip = take_gate_event(vcpu, has_error, error);
+	if (exit->task.insn) {
+		if (!len) {
+			r = modvm_task_insn_length(vcpu, &len);
+			if (r)
+				return r == -EFAULT ? r : -EOPNOTSUPP;
+		}
+		eip += len;
+	}
 	/* The new TSS: in the GDT, a 32-bit TSS, busy only for IRET, present. */
 	f->error = sel & ~3;
 	f->vector = nested_return ? X86_TRAP_TS : X86_TRAP_GP;

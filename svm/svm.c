@@ -259,6 +259,12 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 		 * and completes the write (MODVM_EXIT_CR, core/cr.c).
 		 */
 		INTERCEPT_CR4_WRITE,
+		/*
+		 * A task switch loads CR3: without NPT the CPU would take the
+		 * guest's page tables for host ones. Core carries them out
+		 * (MODVM_EXIT_TASK_SWITCH), with NPT too: one path for both.
+		 */
+		INTERCEPT_TASK_SWITCH,
 	};
 	/*
 	 * Shadow paging: the guest's control registers are kept apart from
@@ -707,8 +713,13 @@ static void save_interrupted_event(struct modvm_vcpu *vcpu,
 
 static u32 insn_len(struct svm_vcpu *svm, u64 rip)
 {
-	/* Without NRIP-save (QEMU's model), core decodes the instruction. */
-	return svm_nrips ? svm->vmcb->control.next_rip - rip : 0;
+	u64 next = svm->vmcb->control.next_rip;
+
+	/*
+	 * Without NRIP-save (QEMU's model), or where the CPU saves none
+	 * (0: some intercepts, e.g. task switches), core decodes it.
+	 */
+	return svm_nrips && next && next - rip <= 15 ? next - rip : 0;
 }
 
 static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 rip)
@@ -793,6 +804,29 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit, u64 ri
 		exit->cr.write = code >= SVM_EXIT_WRITE_CR0;
 		exit->cr.gpr = -1;
 		return;
+	case SVM_EXIT_TASK_SWITCH: {
+		u32 type = c->exit_int_info & SVM_EXITINTINFO_TYPE_MASK;
+		u8 vector = c->exit_int_info & SVM_EXITINTINFO_VEC_MASK;
+		bool gate = c->exit_int_info & SVM_EXITINTINFO_VALID;
+
+		exit->type = MODVM_EXIT_TASK_SWITCH;
+		exit->task.selector = c->exit_info_1 & 0xffff;
+		if (c->exit_info_2 & BIT_ULL(SVM_EXITINFOSHIFT_TS_REASON_IRET))
+			exit->task.source = MODVM_TASK_SWITCH_IRET;
+		else if (c->exit_info_2 & BIT_ULL(SVM_EXITINFOSHIFT_TS_REASON_JMP))
+			exit->task.source = MODVM_TASK_SWITCH_JMP;
+		else
+			exit->task.source = gate ? MODVM_TASK_SWITCH_GATE :
+						   MODVM_TASK_SWITCH_CALL;
+		/*
+		 * INT n, INT3 and INTO are not re-injected (RIP stays at them,
+		 * see save_interrupted_event()): the old task resumes past them.
+		 */
+		exit->task.insn = !gate || type == SVM_EXITINTINFO_TYPE_SOFT ||
+				  (type == SVM_EXITINTINFO_TYPE_EXEPT &&
+				   (vector == X86_TRAP_BP || vector == X86_TRAP_OF));
+		break;
+	}
 	case SVM_EXIT_EXCP_BASE + X86_TRAP_PF:
 		exit->type = MODVM_EXIT_PAGE_FAULT;
 		exit->pf.addr = c->exit_info_2;

@@ -1410,6 +1410,8 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 		exit->task.selector = q & 0xffff;
 		/* Bits 31:30 are CALL, IRET, JMP, IDT gate: modvm's order. */
 		exit->task.source = (q >> 30) & 3;
+		/* Events through a gate, soft ones too, are re-injected ones. */
+		exit->task.insn = exit->task.source != MODVM_TASK_SWITCH_GATE;
 		break;
 	case EXIT_REASON_EPT_VIOLATION:
 		q = vmcs_read(EXIT_QUALIFICATION);
