@@ -357,7 +357,11 @@ static enum hrtimer_restart timer_fn(struct hrtimer *t)
 	u32 lvtt;
 
 	spin_lock_irqsave(&a->lock, flags);
-	if (!a->armed)
+	/*
+	 * Not armed, or the guest re-armed the timer while this callback
+	 * waited for the lock: the new expiry is still queued, not due.
+	 */
+	if (!a->armed || ktime_before(ktime_get(), hrtimer_get_softexpires(t)))
 		goto out;
 	lvtt = reg_get(a, APIC_LVTT);
 	if (!(lvtt & APIC_LVT_MASKED))

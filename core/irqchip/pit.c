@@ -97,7 +97,6 @@ static int get_out(struct kvm_pit_channel_state *c)
 	}
 }
 
-/* Send the next pending tick unless one awaits its acknowledge. */
 /* An edge on IRQ0: raise and lower the line. */
 static void pit_pulse(struct modvm_pit *pit)
 {
@@ -105,6 +104,7 @@ static void pit_pulse(struct modvm_pit *pit)
 	modvm_irq_set(pit->vm, MODVM_SRC_PIT, 0, false);
 }
 
+/* Send the next pending tick unless one awaits its acknowledge. */
 static void pit_inject(struct modvm_pit *pit)
 {
 	if (atomic_cmpxchg(&pit->irq_ack, 1, 0) != 1)
