@@ -11,16 +11,20 @@
  *
  *   ipi_latency [ROUND_TRIPS]
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest.h"
 
 #define FLAG		GUEST_DATA	/* u32 set by vCPU 0's handler */
+#define B_READY		(GUEST_DATA + 4)	/* u32 set once vCPU 1's APIC is on */
 #define VEC_TO_B	0x41
 #define VEC_TO_A	0x42
 #define ROLE_A		0
@@ -42,6 +46,10 @@ GUEST_ASM(ipi_guest,
 	"sti\n"
 	"cmp $" GUEST_XSTR(ROLE_A) ", %r15\n"
 	"jne b_side\n"
+	/* A software-disabled APIC drops fixed IPIs: wait for vCPU 1's. */
+	"0: pause\n"
+	"cmpl $0, " GUEST_XSTR(B_READY) "\n"
+	"je 0b\n"
 	"xor %r12, %r12\n"
 	"mov %r14, %r13\n"
 	"1: movl $0, " GUEST_XSTR(FLAG) "\n"
@@ -66,6 +74,7 @@ GUEST_ASM(ipi_guest,
 	"mov %r12, %rbx\n"
 	G_CALL(GUEST_DONE)
 	"b_side:\n"
+	"movl $1, " GUEST_XSTR(B_READY) "\n"
 	"cmp $" GUEST_XSTR(ROLE_B_HALT) ", %r15\n"
 	"je 4f\n"
 	"3: pause\n"
@@ -111,14 +120,29 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
+struct side {
+	struct guest_vcpu *v;
+	long code;		/* vCPU 0: its guest call */
+	struct kvm_regs regs;
+};
+
+/* vCPU 0: the measure, until its guest call or the watchdog's signal. */
+static void *run_a(void *arg)
+{
+	struct side *a = arg;
+
+	a->code = guest_call(a->v, &a->regs);
+	return NULL;
+}
+
 static void *run_b(void *arg)
 {
-	struct guest_vcpu *v = arg;
+	struct side *b = arg;
 
 	/* Until the signal; any other exit is a failure of the bench. */
-	while (!guest_run(v) && v->run->exit_reason != KVM_EXIT_INTR)
+	while (!guest_run(b->v) && b->v->run->exit_reason != KVM_EXIT_INTR)
 		fprintf(stderr, "ipi_latency: vCPU 1 exit %s\n",
-			guest_exit_name(v->run->exit_reason));
+			guest_exit_name(b->v->run->exit_reason));
 	return NULL;
 }
 
@@ -143,39 +167,62 @@ static void setup_vcpu(struct guest_vcpu *v, uint64_t role, uint64_t trips)
 	guest_set_regs(v, &regs);
 }
 
+/* A measure that takes longer than this has lost an IPI. */
+#define WATCHDOG_SECONDS	120
+
+static void report_stuck(struct side *side)
+{
+	struct kvm_regs regs;
+
+	guest_get_regs(side->v, &regs);
+	fprintf(stderr, "ipi_latency: vCPU %d stuck at rip %#llx rflags %#llx, %llu round trips left\n",
+		side->v->id, regs.rip, regs.rflags, regs.r13);
+}
+
 /* One measure; returns the average round trip in cycles, 0 on failure. */
 static unsigned long long measure(uint64_t b_role, long trips)
 {
+	struct side a = { .code = GUEST_NOT_A_CALL }, b = { 0 };
+	struct timespec deadline;
+	pthread_t ta, tb;
 	struct guest g;
-	struct guest_vcpu *a, *b;
-	struct kvm_regs regs;
-	pthread_t thread;
-	long code;
+	bool stuck;
 
 	guest_create(&g);
 	if (modvm_ioctl(g.vm, KVM_CREATE_IRQCHIP, 0)) {
 		fprintf(stderr, "ipi_latency: KVM_CREATE_IRQCHIP failed\n");
 		exit(1);
 	}
-	a = guest_add_vcpu(&g);
-	b = guest_add_vcpu(&g);
+	a.v = guest_add_vcpu(&g);
+	b.v = guest_add_vcpu(&g);
 	guest_load(&g, ipi_guest, ipi_guest_end);
 	guest_set_gate(&g, VEC_TO_B, GUEST_CODE + (handler_b - ipi_guest));
 	guest_set_gate(&g, VEC_TO_A, GUEST_CODE + (handler_a - ipi_guest));
-	setup_vcpu(a, ROLE_A, trips);
-	setup_vcpu(b, b_role, 0);
+	setup_vcpu(a.v, ROLE_A, trips);
+	setup_vcpu(b.v, b_role, 0);
 
-	if (pthread_create(&thread, NULL, run_b, b))
+	if (pthread_create(&tb, NULL, run_b, &b) ||
+	    pthread_create(&ta, NULL, run_a, &a))
 		exit(1);
-	code = guest_call(a, &regs);
-	pthread_kill(thread, SIGUSR1);
-	pthread_join(thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += WATCHDOG_SECONDS;
+	stuck = pthread_timedjoin_np(ta, NULL, &deadline) != 0;
+	if (stuck) {
+		pthread_kill(ta, SIGUSR1);
+		pthread_join(ta, NULL);
+	}
+	pthread_kill(tb, SIGUSR1);
+	pthread_join(tb, NULL);
+	if (stuck) {
+		report_stuck(&a);
+		report_stuck(&b);
+	}
 	guest_destroy(&g);
-	if (code != GUEST_DONE) {
-		fprintf(stderr, "ipi_latency: vCPU 0 failed (%ld)\n", code);
+	if (a.code != GUEST_DONE) {
+		fprintf(stderr, "ipi_latency: vCPU 0 failed (%ld)\n", a.code);
 		return 0;
 	}
-	return regs.rbx / trips;
+	return a.regs.rbx / trips;
 }
 
 int main(int argc, char **argv)
