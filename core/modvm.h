@@ -98,8 +98,11 @@ enum modvm_exit_type {
 	MODVM_EXIT_TDP_FAULT,	/* nested/extended page fault */
 	MODVM_EXIT_TASK_SWITCH,	/* a hardware task switch, for core to carry out */
 	MODVM_EXIT_RDPMC,
+	MODVM_EXIT_RDTSC,	/* intercepted RDTSC for core to complete */
 	MODVM_EXIT_PAGE_FAULT,	/* guest #PF, intercepted for shadow paging */
 	MODVM_EXIT_CR,		/* CR0/CR3/CR4 access for core to emulate */
+	/* A guest state the CPU cannot run (real mode, no unrestricted guest). */
+	MODVM_EXIT_INVALID_STATE,
 	MODVM_EXIT_UNHANDLED,	/* an exit modvm does not expect */
 };
 

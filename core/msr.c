@@ -37,6 +37,33 @@ static const u32 msrs_to_save[] = {
 	MSR_IA32_MISC_ENABLE, MTRR_DEF_TYPE,
 };
 
+/* As KVM: TSC_AUX is saved and restored where the host has RDTSCP or RDPID. */
+static bool host_has_tsc_aux(void)
+{
+	return boot_cpu_has(X86_FEATURE_RDTSCP) || boot_cpu_has(X86_FEATURE_RDPID);
+}
+
+/*
+ * Whether @vcpu may access TSC_AUX, as KVM: not where the host CPU has no
+ * such MSR (Core 2; bochs' model of it has one), and the guest only where
+ * its CPUID lists RDTSCP or RDPID (#GP otherwise).
+ */
+static bool tsc_aux_allowed(struct modvm_vcpu *vcpu, bool host)
+{
+	struct kvm_cpuid_entry2 *e;
+	u64 v;
+
+	if (rdmsrl_safe(MSR_TSC_AUX, &v))
+		return false;
+	if (host)
+		return true;
+	e = modvm_find_cpuid(vcpu, 0x80000001, 0);
+	if (e && (e->edx & BIT(X86_FEATURE_RDTSCP & 31)))
+		return true;
+	e = modvm_find_cpuid(vcpu, 7, 0);
+	return e && (e->ecx & BIT(X86_FEATURE_RDPID & 31));
+}
+
 static int fixed_mtrr_index(u32 index)
 {
 	switch (index) {
@@ -74,6 +101,8 @@ int modvm_get_msr(struct modvm_vcpu *vcpu, u32 index, u64 *data, bool host)
 		*data = rdtsc() + vcpu->tsc_offset;
 		return 0;
 	case MSR_TSC_AUX:
+		if (!tsc_aux_allowed(vcpu, host))
+			return 1;
 		*data = vcpu->tsc_aux;
 		return 0;
 	case MSR_IA32_APICBASE:
@@ -189,7 +218,7 @@ int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
 		vcpu->tsc_offset = data - rdtsc();
 		return 0;
 	case MSR_TSC_AUX:
-		if (data >> 32)
+		if (!tsc_aux_allowed(vcpu, host) || data >> 32)
 			return 1;
 		vcpu->tsc_aux = data;
 		return 0;
@@ -233,16 +262,21 @@ int modvm_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data, bool host)
  */
 long modvm_get_msr_index_list(struct kvm_msr_list __user *argp)
 {
+	u32 indices[ARRAY_SIZE(msrs_to_save)];
 	struct kvm_msr_list list;
-	u32 n = ARRAY_SIZE(msrs_to_save);
+	u32 i, n = 0;
 
+	for (i = 0; i < ARRAY_SIZE(msrs_to_save); i++) {
+		if (msrs_to_save[i] != MSR_TSC_AUX || host_has_tsc_aux())
+			indices[n++] = msrs_to_save[i];
+	}
 	if (copy_from_user(&list, argp, sizeof(list)))
 		return -EFAULT;
 	if (put_user(n, &argp->nmsrs))
 		return -EFAULT;
 	if (list.nmsrs < n)
 		return -E2BIG;
-	if (copy_to_user(argp->indices, msrs_to_save, sizeof(msrs_to_save)))
+	if (copy_to_user(argp->indices, indices, n * sizeof(indices[0])))
 		return -EFAULT;
 	return 0;
 }

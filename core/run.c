@@ -223,6 +223,11 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		run->fail_entry.hardware_entry_failure_reason = exit->hw_reason;
 		run->fail_entry.cpu = vcpu->cpu;
 		return 0;
+	case MODVM_EXIT_RDTSC:
+		data = rdtsc() + vcpu->tsc_offset;
+		vcpu->gprs[MODVM_RAX] = (u32)data;
+		vcpu->gprs[MODVM_RDX] = data >> 32;
+		break;
 	case MODVM_EXIT_RDPMC:
 		/* No PMU is offered (CPUID): the host's counters are not the guest's. */
 		modvm_inject_gp(vcpu);
@@ -255,6 +260,13 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 			return 0;
 		}
 		return r;
+	case MODVM_EXIT_INVALID_STATE: {
+		u64 info[1] = { vcpu->rip };
+
+		/* KVM's answer to a guest state it cannot emulate. */
+		internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
+		return 0;
+	}
 	default: {
 		u64 info[2] = { exit->hw_reason, vcpu->rip };
 

@@ -319,6 +319,12 @@ TEST_F(events, interrupt_shadow)
 	struct kvm_run *run = self->v->run;
 	struct kvm_vcpu_events ev;
 	struct kvm_regs regs;
+	/*
+	 * VT-x without EPT: the MMIO read is a #PF VM exit, after which the
+	 * VMCS holds no STI/MOV SS blocking (bochs' Core 2 in vmx-shadow,
+	 * under modvm and under Debian's KVM alike); the shadow is lost.
+	 */
+	int pf_exit = modvm_vmx_shadow();
 
 	GUEST_REQUIRE_RUN();
 	guest_load(&self->g, shadow_guest, shadow_guest_end);
@@ -331,17 +337,17 @@ TEST_F(events, interrupt_shadow)
 	EXPECT_EQ(LABEL_GPA(shadow_guest, sti_read), regs.rip);
 	get_events(_metadata, self->v, &ev);
 	EXPECT_TRUE(ev.flags & KVM_VCPUEVENT_VALID_SHADOW);
-	EXPECT_TRUE(ev.interrupt.shadow & KVM_X86_SHADOW_INT_STI);
-	/* Interrupts are blocked: userspace may not inject now. */
+	EXPECT_EQ(!pf_exit, !!(ev.interrupt.shadow & KVM_X86_SHADOW_INT_STI));
+	/* Interrupts are blocked (if the shadow is kept): no injection now. */
 	EXPECT_EQ(1, run->if_flag);
-	EXPECT_EQ(0, run->ready_for_interrupt_injection);
+	EXPECT_EQ(pf_exit, run->ready_for_interrupt_injection);
 
 	ASSERT_EQ(0, guest_run(self->v));
 	ASSERT_EQ(KVM_EXIT_MMIO, run->exit_reason);
 	guest_get_regs(self->v, &regs);
 	EXPECT_EQ(LABEL_GPA(shadow_guest, movss_read), regs.rip);
 	get_events(_metadata, self->v, &ev);
-	EXPECT_TRUE(ev.interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS);
+	EXPECT_EQ(!pf_exit, !!(ev.interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS));
 
 	/* Userspace can clear it, and read back what it set. */
 	ev.flags = KVM_VCPUEVENT_VALID_SHADOW;

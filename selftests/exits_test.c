@@ -53,8 +53,15 @@ GUEST_ASM(hypercall_svm32, ".code32\n vmmcall\n hlt\n");
 GUEST_ASM(hypercall_vmx64, ".code64\n vmcall\n hlt\n");
 GUEST_ASM(hypercall_svm64, ".code64\n vmmcall\n hlt\n");
 
+/*
+ * Spins with interrupts enabled: bochs delivers host interrupts to a guest
+ * with IF=0 only through the VMX-preemption timer (see vmx/vmx.c), which
+ * its Core 2 model (vmx-shadow) lacks; with no irqchip IF=1 changes
+ * nothing else for the guest.
+ */
 GUEST_ASM(spin_guest,
 	".code64\n"
+	"sti\n"
 	"1: inc %rbx\n"
 	"jmp 1b\n");
 

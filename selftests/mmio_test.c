@@ -474,8 +474,9 @@ static void compare(struct __test_metadata *_metadata, FIXTURE_DATA(mmio) *self,
 	ASSERT_TRUE(run_guest(_metadata, self, blob, end, mode, true, &self->mmio));
 	EXPECT_GT(self->mmio.nr_exits, 0);
 	EXPECT_EQ(0, self->mmio.nr_exceptions);
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		EXPECT_EQ(ra[i], rb[i]) TH_LOG("%s", names[i]);
+	}
 	expect_same_bytes(_metadata, "operand memory", self->ram.mem,
 			  self->mmio.mem, DEV_SIZE);
 	expect_same_bytes(_metadata, "scratch (flags, RAM results)",

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * MSRs: guest WRMSR seen by KVM_GET_MSRS, KVM_SET_MSRS seen by guest RDMSR,
- * #GP for unknown MSRs, and KVM_GET_MSR_INDEX_LIST.
+ * #GP for unknown MSRs and for TSC_AUX without RDTSCP/RDPID, SYSCALL
+ * following EFER.SCE, and KVM_GET_MSR_INDEX_LIST.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,14 +54,18 @@ GUEST_ASM(msr_guest,
 	"3:\n"
 	G_CALL(GUEST_DONE));
 
-/* An unknown MSR: RDMSR then WRMSR, each must #GP (the stubs skip them). */
-GUEST_ASM(unknown_msr_guest,
+/*
+ * The MSR whose index is at GUEST_DATA: RDMSR (at R8) then WRMSR (at R9),
+ * each must #GP where it does not exist (the stubs skip them).
+ */
+GUEST_ASM(refused_msr_guest,
 	".code64\n"
-	"mov $" GUEST_XSTR(MSR_UNKNOWN) ", %ecx\n"
-	"rdmsr\n"
-	"mov $" GUEST_XSTR(MSR_UNKNOWN) ", %ecx\n"
+	"lea 1f(%rip), %r8\n lea 2f(%rip), %r9\n"
+	"mov " GUEST_XSTR(GUEST_DATA) ", %ecx\n"
+	"1: rdmsr\n"
+	"mov " GUEST_XSTR(GUEST_DATA) ", %ecx\n"
 	"xor %eax, %eax\n xor %edx, %edx\n"
-	"wrmsr\n"
+	"2: wrmsr\n"
 	G_CALL(GUEST_DONE));
 
 /* TSC: WRMSR 2^40 then RDTSC into RBX; then RDTSC and RDMSR into RBX/RCX. */
@@ -73,6 +78,34 @@ GUEST_ASM(tsc_guest,
 	"rdtsc\n shl $32, %rdx\n or %rax, %rdx\n mov %rdx, %rbx\n"
 	"mov $" GUEST_XSTR(MSR_TSC) ", %ecx\n rdmsr\n"
 	"shl $32, %rdx\n or %rax, %rdx\n mov %rdx, %rcx\n"
+	G_CALL(GUEST_DONE));
+
+/*
+ * SYSCALL as EFER.SCE says: LSTAR, STAR (CS 0x08, SS 0x10) and SFMASK set,
+ * SCE cleared, then reported (R8: the SYSCALL's address) and SYSCALL run,
+ * which must #UD; SCE set, reported (R8: the next instruction's address),
+ * and SYSCALL run again, which must enter at LSTAR with RCX the return
+ * address (R8 in RDX) and report done.
+ */
+GUEST_ASM(syscall_guest,
+	".code64\n"
+	"mov $" GUEST_XSTR(MSR_STAR) ", %ecx\n"
+	"xor %eax, %eax\n mov $" GUEST_XSTR(GUEST_SEL_CODE64) ", %edx\n wrmsr\n"
+	"mov $" GUEST_XSTR(MSR_LSTAR) ", %ecx\n"
+	"lea 3f(%rip), %rax\n xor %edx, %edx\n wrmsr\n"
+	"mov $" GUEST_XSTR(MSR_SFMASK) ", %ecx\n"
+	"xor %eax, %eax\n xor %edx, %edx\n wrmsr\n"
+	"mov $" GUEST_XSTR(MSR_EFER) ", %ecx\n rdmsr\n btr $0, %eax\n wrmsr\n"
+	"lea 1f(%rip), %r8\n"
+	G_CALL(GUEST_REPORT)
+	"1: syscall\n"
+	"mov $" GUEST_XSTR(MSR_EFER) ", %ecx\n rdmsr\n bts $0, %eax\n wrmsr\n"
+	"lea 2f(%rip), %r8\n"
+	G_CALL(GUEST_REPORT)
+	"syscall\n"
+	"2: mov $1, %ebx\n"
+	G_CALL(GUEST_FAIL)
+	"3: mov %r8, %rdx\n"
 	G_CALL(GUEST_DONE));
 
 struct msr_case {
@@ -114,20 +147,39 @@ FIXTURE_TEARDOWN(msr)
 	guest_destroy(&self->g);
 }
 
+/* Whether the supported CPUID has RDTSCP or RDPID, which TSC_AUX needs. */
+static bool cpuid_has_tsc_aux(int dev)
+{
+	struct kvm_cpuid2 *c = guest_supported_cpuid(dev);
+	struct kvm_cpuid_entry2 *ext = c ? guest_cpuid_entry(c, 0x80000001, 0) : NULL;
+	struct kvm_cpuid_entry2 *l7 = c ? guest_cpuid_entry(c, 7, 0) : NULL;
+	bool r = (ext && (ext->edx & (1u << 27))) || (l7 && (l7->ecx & (1u << 22)));
+
+	free(c);
+	return r;
+}
+
 TEST_F(msr, round_trips)
 {
 	uint64_t *table = guest_ptr(&self->g, GUEST_DATA);
+	const struct msr_case *c[NR_CASES];
 	struct {
 		struct kvm_msrs hdr;
 		struct kvm_msr_entry e[NR_CASES];
 	} m;
+	bool aux = cpuid_has_tsc_aux(self->g.dev);
 	struct kvm_regs regs;
-	unsigned int i;
+	unsigned int i, n = 0;
 
-	table[0] = NR_CASES;
+	/* TSC_AUX exists only with RDTSCP or RDPID (not on Core 2). */
 	for (i = 0; i < NR_CASES; i++) {
-		table[1 + 2 * i] = cases[i].index;
-		table[2 + 2 * i] = cases[i].guest_value;
+		if (cases[i].index != MSR_TSC_AUX || aux)
+			c[n++] = &cases[i];
+	}
+	table[0] = n;
+	for (i = 0; i < n; i++) {
+		table[1 + 2 * i] = c[i]->index;
+		table[2 + 2 * i] = c[i]->guest_value;
 	}
 	guest_load(&self->g, msr_guest, msr_guest_end);
 	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
@@ -135,25 +187,25 @@ TEST_F(msr, round_trips)
 
 	/* Guest WRMSR -> KVM_GET_MSRS. */
 	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = NR_CASES;
-	for (i = 0; i < NR_CASES; i++)
-		m.e[i].index = cases[i].index;
-	ASSERT_EQ(NR_CASES, modvm_ioctl(self->v->fd, KVM_GET_MSRS, (unsigned long)&m));
-	for (i = 0; i < NR_CASES; i++) {
-		EXPECT_EQ(cases[i].guest_value, m.e[i].data)
-			TH_LOG("MSR %#x", cases[i].index);
+	m.hdr.nmsrs = n;
+	for (i = 0; i < n; i++)
+		m.e[i].index = c[i]->index;
+	ASSERT_EQ(n, modvm_ioctl(self->v->fd, KVM_GET_MSRS, (unsigned long)&m));
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(c[i]->guest_value, m.e[i].data)
+			TH_LOG("MSR %#x", c[i]->index);
 	}
 
 	/* KVM_SET_MSRS -> guest RDMSR. */
-	for (i = 0; i < NR_CASES; i++) {
-		m.e[i].data = cases[i].host_value;
+	for (i = 0; i < n; i++) {
+		m.e[i].data = c[i]->host_value;
 		table[2 + 2 * i] = 0;
 	}
-	ASSERT_EQ(NR_CASES, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
+	ASSERT_EQ(n, modvm_ioctl(self->v->fd, KVM_SET_MSRS, (unsigned long)&m));
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
-	for (i = 0; i < NR_CASES; i++) {
-		EXPECT_EQ(cases[i].host_value, table[2 + 2 * i])
-			TH_LOG("MSR %#x", cases[i].index);
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(c[i]->host_value, table[2 + 2 * i])
+			TH_LOG("MSR %#x", c[i]->index);
 	}
 	/* RDTSCP returns TSC_AUX in ECX (where the CPU has RDTSCP). */
 	if (regs.r12 != -1ull)
@@ -217,26 +269,88 @@ TEST_F(msr, tsc)
 	EXPECT_LT(regs.rcx, host_tsc + slack);
 }
 
-TEST_F(msr, unknown_msr_gp)
+/* The guest's RDMSR and WRMSR of @index each take #GP(0). */
+static void expect_msr_refused(struct __test_metadata *_metadata,
+			       struct guest *g, struct guest_vcpu *v,
+			       uint32_t index)
 {
 	struct kvm_regs regs;
 
-	guest_load(&self->g, unknown_msr_guest, unknown_msr_guest_end);
+	*(uint64_t *)guest_ptr(g, GUEST_DATA) = index;
+	guest_load(g, refused_msr_guest, refused_msr_guest_end);
+	guest_set_fault_skip(g, 2);
+	ASSERT_EQ(0, guest_set_mode(v, GUEST_MODE_LONG64));
+	ASSERT_EQ(GUEST_EXCEPTION, guest_call(v, &regs));
+	EXPECT_EQ(13, regs.rbx);
+	EXPECT_EQ(0, regs.rcx);
+	EXPECT_EQ(regs.r8, regs.rdx);	/* the RDMSR */
+	/* A fault: the pushed RFLAGS has RF set, as the CPU would push it. */
+	EXPECT_TRUE(*(uint64_t *)guest_ptr(g, GUEST_EXC_RFLAGS) & RFLAGS_RF);
+	ASSERT_EQ(GUEST_EXCEPTION, guest_call(v, &regs));
+	EXPECT_EQ(13, regs.rbx);
+	EXPECT_EQ(0, regs.rcx);
+	EXPECT_EQ(regs.r9, regs.rdx);	/* the WRMSR */
+	ASSERT_EQ(GUEST_DONE, guest_call(v, NULL));
+}
+
+TEST_F(msr, unknown_msr_gp)
+{
+	expect_msr_refused(_metadata, &self->g, self->v, MSR_UNKNOWN);
+}
+
+/*
+ * As KVM: TSC_AUX is the guest's only where its CPUID lists RDTSCP or
+ * RDPID (#GP otherwise). Userspace's accesses do not depend on the guest's
+ * CPUID: they work wherever the host CPU has the MSR (bochs' Core 2 has
+ * it without RDTSCP; a real Core 2 has not).
+ */
+TEST_F(msr, tsc_aux_needs_rdtscp)
+{
+	struct kvm_cpuid2 *c = guest_supported_cpuid(self->g.dev);
+	struct kvm_cpuid_entry2 *e;
+	uint64_t v;
+	int r;
+
+	ASSERT_NE(NULL, c);
+	e = guest_cpuid_entry(c, 0x80000001, 0);
+	if (e)
+		e->edx &= ~(1u << 27);
+	e = guest_cpuid_entry(c, 7, 0);
+	if (e)
+		e->ecx &= ~(1u << 22);
+	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_SET_CPUID2, (unsigned long)c));
+	free(c);
+	expect_msr_refused(_metadata, &self->g, self->v, MSR_TSC_AUX);
+	r = guest_set_msr(self->v, MSR_TSC_AUX, 3);
+	ASSERT_LE(0, r);
+	EXPECT_EQ(r, guest_get_msr(self->v, MSR_TSC_AUX, &v));
+	if (r == 1)
+		EXPECT_EQ(3, v);
+}
+
+/*
+ * The guest's EFER.SCE is the one the CPU runs with: VT-x without the VMCS
+ * EFER controls (Core 2, vmx-shadow) switches EFER through the MSR lists.
+ */
+TEST_F(msr, syscall_follows_efer_sce)
+{
+	struct kvm_regs regs;
+	uint64_t efer;
+
+	guest_load(&self->g, syscall_guest, syscall_guest_end);
 	guest_set_fault_skip(&self->g, 2);
 	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
-	/* RDMSR at GUEST_CODE + 5. */
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	ASSERT_EQ(1, guest_get_msr(self->v, MSR_EFER, &efer));
+	EXPECT_EQ(0, efer & 1);
 	ASSERT_EQ(GUEST_EXCEPTION, guest_call(self->v, &regs));
-	EXPECT_EQ(13, regs.rbx);
-	EXPECT_EQ(0, regs.rcx);
-	EXPECT_EQ(GUEST_CODE + 5, regs.rdx);
-	/* A fault: the pushed RFLAGS has RF set, as the CPU would push it. */
-	EXPECT_TRUE(*(uint64_t *)guest_ptr(&self->g, GUEST_EXC_RFLAGS) & RFLAGS_RF);
-	/* WRMSR at GUEST_CODE + 5 + 2 + 5 + 2 + 2. */
-	ASSERT_EQ(GUEST_EXCEPTION, guest_call(self->v, &regs));
-	EXPECT_EQ(13, regs.rbx);
-	EXPECT_EQ(0, regs.rcx);
-	EXPECT_EQ(GUEST_CODE + 16, regs.rdx);
-	ASSERT_EQ(GUEST_DONE, guest_call(self->v, NULL));
+	EXPECT_EQ(6, regs.rbx);		/* #UD */
+	EXPECT_EQ(regs.r8, regs.rdx);
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	ASSERT_EQ(1, guest_get_msr(self->v, MSR_EFER, &efer));
+	EXPECT_EQ(1, efer & 1);
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	EXPECT_EQ(regs.rdx, regs.rcx);	/* the return address */
 }
 
 /* KVM_GET/SET_MSRS stop at the first MSR they cannot handle. */

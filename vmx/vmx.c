@@ -80,7 +80,9 @@ static struct {
 	unsigned long invept_type;
 	int ept_max_level;		/* largest EPT leaf: 1, 2 or 3 */
 	bool vpid, pat, efer, rdtscp, ptimer;
+	u32 spin_exits;			/* no ptimer: exits that bound IF=0 runs */
 	bool vnmi;			/* virtual NMIs and NMI-window exits */
+	bool tdp;			/* EPT with unrestricted guest */
 	u32 ptimer_value;		/* one host tick */
 } vmx_caps;
 
@@ -94,7 +96,7 @@ struct vmx_cpu {
 	struct vmx_vcpu *current_vmcs;
 	struct vmx_vcpu *last_vmcs;	/* compared only: may be freed */
 	struct list_head loaded;
-	u64 star, lstar, cstar, sfmask, tsc_aux;
+	u64 star, lstar, cstar, sfmask, tsc_aux, efer;
 };
 
 struct vmx_vcpu {
@@ -106,6 +108,7 @@ struct vmx_vcpu {
 	bool host_stale;	/* per-CPU host fields need writing */
 	bool need_flush;	/* INVEPT before the next entry */
 	bool ptimer_armed;
+	bool spin_exiting;	/* vmx_caps.spin_exits are on */
 	struct list_head loaded_link;
 	u16 vpid;
 	unsigned long host_cr3, host_cr4;
@@ -126,14 +129,14 @@ static DEFINE_PER_CPU(struct vmx_cpu, vmx_cpus);
 
 /*
  * The MSRs switched through the VMCS MSR lists (see load_guest_msrs()),
- * in list order; TSC_AUX last, left out without RDTSCP.
+ * in list order; TSC_AUX only with RDTSCP, EFER only without the VMCS
+ * EFER controls (see list_msrs()).
  */
-static const u32 switched_msrs[] = {
-	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
-	MSR_TSC_AUX,
+enum {
+	SW_KERNEL_GS_BASE, SW_STAR, SW_LSTAR, SW_CSTAR, SW_SFMASK,
+	SW_ALWAYS,	/* the five above are always switched */
+	NR_SWITCHED = SW_ALWAYS + 2,
 };
-
-#define NR_SWITCHED	ARRAY_SIZE(switched_msrs)
 
 /* The lists in one page: entry-load, exit-store and exit-load. */
 struct vmx_msr_lists {
@@ -199,11 +202,15 @@ static bool adjust_controls(u32 msr, u32 need, u32 want, u32 *ctl)
 	return !(need & ~may);
 }
 
-/* Read the capability MSRs; false when guests cannot run with EPT. */
+/*
+ * Read the capability MSRs; false when guests cannot run at all. Sets
+ * vmx_caps.tdp when they can run with EPT and unrestricted guest; without
+ * them shadow paging runs protected and long mode guests.
+ */
 static bool setup_controls(void)
 {
 	u64 basic, misc, ept_vpid = 0;
-	bool true_ctls, ok = true;
+	bool true_ctls, ok = true, tdp = true;
 	u32 unwanted;
 
 	rdmsrl(MSR_IA32_VMX_BASIC, basic);
@@ -232,9 +239,9 @@ static bool setup_controls(void)
 			      CPU_BASED_UNCOND_IO_EXITING |
 			      CPU_BASED_USE_TSC_OFFSETTING |
 			      CPU_BASED_MWAIT_EXITING | CPU_BASED_MONITOR_EXITING |
-			      CPU_BASED_RDPMC_EXITING |
-			      CPU_BASED_ACTIVATE_SECONDARY_CONTROLS,
-			      CPU_BASED_USE_MSR_BITMAPS, &vmx_caps.proc);
+			      CPU_BASED_RDPMC_EXITING,
+			      CPU_BASED_USE_MSR_BITMAPS |
+			      CPU_BASED_ACTIVATE_SECONDARY_CONTROLS, &vmx_caps.proc);
 	/* The window exits are set per entry; NMI windows need virtual NMIs. */
 	adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS :
 			MSR_IA32_VMX_PROCBASED_CTLS, CPU_BASED_INTR_WINDOW_EXITING,
@@ -244,23 +251,41 @@ static bool setup_controls(void)
 			(vmx_caps.pin & PIN_BASED_VIRTUAL_NMIS);
 	if (!vmx_caps.vnmi)
 		vmx_caps.pin &= ~PIN_BASED_VIRTUAL_NMIS;
-	/* Exits that EPT makes unnecessary, and that run() does not handle. */
-	unwanted = CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
-		   CPU_BASED_INVLPG_EXITING | CPU_BASED_MOV_DR_EXITING |
-		   CPU_BASED_RDTSC_EXITING | CPU_BASED_TPR_SHADOW;
+	/* Without the preemption timer, see arm_preemption_timer(). */
+	adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS :
+			MSR_IA32_VMX_PROCBASED_CTLS, 0,
+			CPU_BASED_RDTSC_EXITING | CPU_BASED_PAUSE_EXITING,
+			&unwanted);
+	if (!vmx_caps.ptimer)
+		vmx_caps.spin_exits = unwanted & (CPU_BASED_RDTSC_EXITING |
+						  CPU_BASED_PAUSE_EXITING);
+	/* Exits that run() does not handle. */
+	unwanted = CPU_BASED_MOV_DR_EXITING | CPU_BASED_RDTSC_EXITING |
+		   CPU_BASED_TPR_SHADOW;
 	if (vmx_caps.proc & unwanted)
 		ok = false;
-	ok &= adjust_controls(MSR_IA32_VMX_PROCBASED_CTLS2,
-			      SECONDARY_EXEC_ENABLE_EPT |
-			      SECONDARY_EXEC_UNRESTRICTED_GUEST,
-			      SECONDARY_EXEC_ENABLE_VPID |
-			      SECONDARY_EXEC_ENABLE_RDTSCP |
-			      SECONDARY_EXEC_ENABLE_INVPCID |
-			      SECONDARY_EXEC_WBINVD_EXITING, &vmx_caps.proc2);
+	/* With EPT the guest owns CR3; shadow paging takes these exits. */
+	if (vmx_caps.proc & (CPU_BASED_CR3_LOAD_EXITING |
+			     CPU_BASED_CR3_STORE_EXITING))
+		tdp = false;
+	if (!(vmx_caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS))
+		vmx_caps.proc2 = 0;
+	else if (!adjust_controls(MSR_IA32_VMX_PROCBASED_CTLS2, 0,
+				  SECONDARY_EXEC_ENABLE_EPT |
+				  SECONDARY_EXEC_UNRESTRICTED_GUEST |
+				  SECONDARY_EXEC_ENABLE_VPID |
+				  SECONDARY_EXEC_ENABLE_RDTSCP |
+				  SECONDARY_EXEC_ENABLE_INVPCID |
+				  SECONDARY_EXEC_WBINVD_EXITING, &vmx_caps.proc2))
+		ok = false;
+	if ((vmx_caps.proc2 & (SECONDARY_EXEC_ENABLE_EPT |
+			       SECONDARY_EXEC_UNRESTRICTED_GUEST)) !=
+	    (SECONDARY_EXEC_ENABLE_EPT | SECONDARY_EXEC_UNRESTRICTED_GUEST))
+		tdp = false;
 	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS :
 			      MSR_IA32_VMX_EXIT_CTLS,
-			      VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_SAVE_IA32_EFER |
-			      VM_EXIT_LOAD_IA32_EFER,
+			      VM_EXIT_HOST_ADDR_SPACE_SIZE,
+			      VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER |
 			      VM_EXIT_SAVE_DEBUG_CONTROLS | VM_EXIT_SAVE_IA32_PAT |
 			      VM_EXIT_LOAD_IA32_PAT, &vmx_caps.exit);
 	/* Interrupts stay pending in the APIC; the host takes them itself. */
@@ -268,7 +293,8 @@ static bool setup_controls(void)
 		ok = false;
 	ok &= adjust_controls(true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS :
 			      MSR_IA32_VMX_ENTRY_CTLS,
-			      VM_ENTRY_LOAD_IA32_EFER | VM_ENTRY_IA32E_MODE,
+			      VM_ENTRY_IA32E_MODE,
+			      VM_ENTRY_LOAD_IA32_EFER |
 			      VM_ENTRY_LOAD_DEBUG_CONTROLS | VM_ENTRY_LOAD_IA32_PAT,
 			      &vmx_caps.entry);
 	/* Set per entry from the guest's EFER.LMA. */
@@ -284,12 +310,22 @@ static bool setup_controls(void)
 	vmx_caps.efer = (vmx_caps.exit & VM_EXIT_SAVE_IA32_EFER) &&
 			(vmx_caps.exit & VM_EXIT_LOAD_IA32_EFER) &&
 			(vmx_caps.entry & VM_ENTRY_LOAD_IA32_EFER);
+	/*
+	 * Without the EFER controls the MSR lists switch EFER (see
+	 * load_guest_msrs()). Only shadow paging, always with paging on,
+	 * is written for that (CPUs of that age, like Core 2, have no EPT).
+	 */
+	if (!vmx_caps.efer) {
+		tdp = false;
+		vmx_caps.exit &= ~(VM_EXIT_SAVE_IA32_EFER | VM_EXIT_LOAD_IA32_EFER);
+		vmx_caps.entry &= ~VM_ENTRY_LOAD_IA32_EFER;
+	}
 
-	if (ok && rdmsrl_safe(MSR_IA32_VMX_EPT_VPID_CAP, &ept_vpid))
-		ok = false;
+	if (tdp && rdmsrl_safe(MSR_IA32_VMX_EPT_VPID_CAP, &ept_vpid))
+		tdp = false;
 	if (!(ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(ept_vpid & VMX_EPTP_WB_BIT) ||
 	    !(ept_vpid & VMX_EPT_INVEPT_BIT))
-		ok = false;
+		tdp = false;
 	vmx_caps.ept_max_level = ept_vpid & VMX_EPT_1GB_PAGE_BIT ? 3 :
 				 ept_vpid & VMX_EPT_2MB_PAGE_BIT ? 2 : 1;
 	if (ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT)
@@ -297,14 +333,30 @@ static bool setup_controls(void)
 	else if (ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)
 		vmx_caps.invept_type = VMX_EPT_EXTENT_GLOBAL;
 	else
-		ok = false;
+		tdp = false;
+	vmx_caps.tdp = tdp && modvm_tdp;
+	if (!vmx_caps.tdp) {
+		/*
+		 * Shadow paging: no EPT, no VPID (every entry and exit then
+		 * flushes the TLB, which root switches need), CR3 accesses
+		 * exit, and the guest's CR0/CR4 live in the read shadows
+		 * (every bit is ours: reads see the shadow, changes exit).
+		 */
+		vmx_caps.proc |= CPU_BASED_CR3_LOAD_EXITING |
+				 CPU_BASED_CR3_STORE_EXITING;
+		vmx_caps.proc2 &= ~(SECONDARY_EXEC_ENABLE_EPT |
+				    SECONDARY_EXEC_UNRESTRICTED_GUEST |
+				    SECONDARY_EXEC_ENABLE_VPID);
+		vmx_caps.vpid = false;
+	}
 
 	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, vmx_caps.cr0_fixed0);
 	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, vmx_caps.cr0_fixed1);
 	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, vmx_caps.cr4_fixed0);
 	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, vmx_caps.cr4_fixed1);
 	/* Unrestricted guests may run with paging or protection off. */
-	vmx_caps.cr0_fixed0 &= ~(u64)(X86_CR0_PE | X86_CR0_PG);
+	if (vmx_caps.tdp)
+		vmx_caps.cr0_fixed0 &= ~(u64)(X86_CR0_PE | X86_CR0_PG);
 	/*
 	 * Bits the CPU forces (CR0.NE, CR4.VMXE) and CR4 bits the guest may
 	 * not set are ours: the guest reads its own values from the read
@@ -314,6 +366,10 @@ static bool setup_controls(void)
 			    0xffffffffULL;
 	vmx_caps.cr4_mask = vmx_caps.cr4_fixed0 | ~vmx_caps.cr4_fixed1 |
 			    ~(u64)MODVM_CR4_VALID;
+	if (!vmx_caps.tdp) {
+		vmx_caps.cr0_mask = 0xffffffffULL;
+		vmx_caps.cr4_mask = ~0ULL;
+	}
 	return ok;
 }
 
@@ -341,9 +397,18 @@ static int vmx_setup(void)
 	u64 debugctl;
 	int cpu, i;
 
-	if (!setup_controls() || !modvm_tdp) {
+	/*
+	 * As kvm-intel: a module that could never run a guest does not
+	 * load, so that a loaded modvm always runs them (the selftests'
+	 * modvm_can_run_guests() relies on it).
+	 */
+	if (!setup_controls()) {
+		pr_err("VT-x lacks VM-execution controls modvm needs\n");
+		return -ENODEV;
+	}
+	if (!vmx_caps.tdp) {
 		modvm_tdp = false;
-		pr_info("no EPT with unrestricted guest: guests cannot run until shadow paging exists\n");
+		pr_info("shadow paging (no EPT with unrestricted guest, or tdp=0)\n");
 	}
 
 	vmx_msr_bitmap = (void *)__get_free_page(GFP_KERNEL);
@@ -408,6 +473,7 @@ static int vmx_cpu_enable(void)
 	rdmsrl(MSR_LSTAR, vc->lstar);
 	rdmsrl(MSR_CSTAR, vc->cstar);
 	rdmsrl(MSR_SYSCALL_MASK, vc->sfmask);
+	rdmsrl(MSR_EFER, vc->efer);
 	if (rdmsrl_safe(MSR_TSC_AUX, &vc->tsc_aux))
 		vc->tsc_aux = 0;
 	return 0;
@@ -558,16 +624,34 @@ static u64 ept_pointer(struct modvm_vcpu *vcpu)
 }
 
 /* Controls and host state that never change; the VMCS is current. */
+/* The indexes of the MSRs in the VMCS MSR lists, in list order; the count. */
+static int list_msrs(u32 *msrs)
+{
+	int n = SW_ALWAYS;
+
+	msrs[SW_KERNEL_GS_BASE] = MSR_KERNEL_GS_BASE;
+	msrs[SW_STAR] = MSR_STAR;
+	msrs[SW_LSTAR] = MSR_LSTAR;
+	msrs[SW_CSTAR] = MSR_CSTAR;
+	msrs[SW_SFMASK] = MSR_SYSCALL_MASK;
+	if (vmx_caps.rdtscp)
+		msrs[n++] = MSR_TSC_AUX;
+	if (!vmx_caps.efer)
+		msrs[n++] = MSR_EFER;
+	return n;
+}
+
 static void init_vmcs_controls(struct modvm_vcpu *vcpu)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
-	int i;
+	u32 msrs[NR_SWITCHED];
+	int i, n;
 
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, vmx_caps.pin);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_caps.proc);
-	/* Without EPT no guest runs (modvm_tdp is off), but state is kept. */
-	if (modvm_tdp) {
+	if (vmx_caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
 		vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.proc2);
+	if (modvm_tdp) {
 		vmcs_write(EPT_POINTER, ept_pointer(vcpu));
 		if (vmx_caps.vpid)
 			vmcs_write(VIRTUAL_PROCESSOR_ID, vmx->vpid);
@@ -581,24 +665,26 @@ static void init_vmcs_controls(struct modvm_vcpu *vcpu)
 	 * is the host's to handle, not the guest's.
 	 */
 	vmcs_write(EXCEPTION_BITMAP, BIT(X86_TRAP_AC) | BIT(X86_TRAP_DB) |
-		   BIT(X86_TRAP_MC));
+		   BIT(X86_TRAP_MC) | (modvm_tdp ? 0 : BIT(X86_TRAP_PF)));
+	/* Mask and match 0: with #PF in the bitmap, every #PF exits. */
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	if (vmx_caps.proc & CPU_BASED_USE_MSR_BITMAPS)
 		vmcs_write(MSR_BITMAP, __pa(vmx_msr_bitmap));
-	for (i = 0; i < NR_SWITCHED; i++) {
-		vmx->lists->guest[i].index = switched_msrs[i];
-		vmx->lists->host[i].index = switched_msrs[i];
+	n = list_msrs(msrs);
+	for (i = 0; i < n; i++) {
+		vmx->lists->guest[i].index = msrs[i];
+		vmx->lists->host[i].index = msrs[i];
 	}
 	vmx->lists->kgs.index = MSR_KERNEL_GS_BASE;
 	vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, __pa(vmx->lists->guest));
 	vmcs_write(VM_EXIT_MSR_STORE_ADDR, __pa(&vmx->lists->kgs));
 	vmcs_write(VM_EXIT_MSR_LOAD_ADDR, __pa(vmx->lists->host));
-	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, NR_SWITCHED - !vmx_caps.rdtscp);
+	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, n);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 1);
-	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, NR_SWITCHED - !vmx_caps.rdtscp);
+	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, n);
 	vmcs_write(CR0_GUEST_HOST_MASK, vmx_caps.cr0_mask);
 	vmcs_write(CR4_GUEST_HOST_MASK, vmx_caps.cr4_mask);
 	vmcs_write(VMCS_LINK_POINTER, -1ULL);
@@ -751,6 +837,21 @@ static void set_cr4(u64 cr4)
 static u64 get_efer(struct vmx_vcpu *vmx)
 {
 	return vmx_caps.efer ? vmcs_read(GUEST_IA32_EFER) : vmx->efer;
+}
+
+/*
+ * Without the VMCS EFER controls: the EFER the entry's MSR list loads. The
+ * entry has already set LMA from the IA-32e mode control (set_efer() sets
+ * it from @efer's LMA) and, the CPU running with paging on, LME as well; a
+ * list value that changed LME would fail the entry. (Only shadow paging
+ * runs there, always with paging on.) Every other bit is the guest's:
+ * SCE, and NXE, which the shadow tables follow (mmu/walk.c).
+ */
+static u64 hw_efer(u64 efer)
+{
+	if (efer & EFER_LMA)
+		return efer | EFER_LME;
+	return efer & ~EFER_LME;
 }
 
 /* EFER and the entry control that must agree with EFER.LMA. */
@@ -1264,6 +1365,18 @@ static void handle_cr(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	u64 val = vcpu->gprs[reg];
 
 	exit->type = MODVM_EXIT_REENTER;
+	if (!modvm_tdp && cr != 8) {
+		/* Shadow paging: every CR0/CR3/CR4 access is core's. */
+		exit->type = MODVM_EXIT_CR;
+		exit->cr.cr = cr;
+		exit->cr.write = type != CR_ACCESS_MOV_FROM;
+		exit->cr.gpr = reg;
+		exit->cr.kind = type == 2 ? MODVM_CR_CLTS :
+				type == 3 ? MODVM_CR_LMSW : MODVM_CR_MOV;
+		exit->cr.lmsw = q >> 16;
+		exit->insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+		return;
+	}
 	if (type == CR_ACCESS_MOV_TO && cr == 0) {
 		if (val >> 32) {
 			modvm_inject_gp(vcpu);
@@ -1289,7 +1402,7 @@ static void handle_cr(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	}
 }
 
-/* An exception or NMI exit: only NMIs, #MC, #AC and #DB are intercepted. */
+/* An exception or NMI exit: NMIs, #MC, #AC, #DB and (shadow paging) #PF. */
 static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
@@ -1306,6 +1419,11 @@ static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	switch (vector) {
 	case X86_TRAP_MC:
 		modvm_host_machine_check();
+		return;
+	case X86_TRAP_PF:
+		exit->type = MODVM_EXIT_PAGE_FAULT;
+		exit->pf.addr = vmcs_read(EXIT_QUALIFICATION);
+		exit->pf.error_code = vmcs_read(VM_EXIT_INTR_ERROR_CODE);
 		return;
 	case X86_TRAP_AC:
 		modvm_queue_exception(vcpu, X86_TRAP_AC, true, 0);
@@ -1380,11 +1498,22 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 	case EXIT_REASON_RDPMC:
 		exit->type = MODVM_EXIT_RDPMC;
 		return;
+	case EXIT_REASON_RDTSC:
+		exit->type = MODVM_EXIT_RDTSC;
+		break;
+	case EXIT_REASON_PAUSE_INSTRUCTION:
+		exit->type = MODVM_EXIT_NOP_INSN;
+		break;
 	case EXIT_REASON_VMCALL:
 		exit->type = MODVM_EXIT_HYPERCALL;
 		break;
 	case EXIT_REASON_INVD:
 	case EXIT_REASON_WBINVD:
+	/*
+	 * Where INVLPG exiting cannot be turned off: the shadow is never
+	 * stale, and without VPID the entry flushes the TLB anyway.
+	 */
+	case EXIT_REASON_INVLPG:
 		exit->type = MODVM_EXIT_NOP_INSN;
 		break;
 	case EXIT_REASON_CR_ACCESS:
@@ -1437,10 +1566,28 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
  * bounds such a stretch to one host tick; the interrupts are then taken
  * as usual once core enables IRQs. On hardware it costs one exit per tick
  * of a guest that runs with interrupts off.
+ *
+ * CPUs without the timer (bochs' Core 2 in vmx-shadow) get PAUSE and
+ * RDTSC exiting for those entries instead: a guest that waits with
+ * interrupts off spins with PAUSE (spinlocks, polling another vCPU) or
+ * polls the TSC (Linux's delay loops, calibrations), and each such
+ * instruction then gives the host its interrupts and scheduler. A loop
+ * with neither and no other exit is not bounded there.
  */
 static void arm_preemption_timer(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
 {
 	bool arm = vmx_caps.ptimer && !(vcpu->rflags & X86_EFLAGS_IF);
+	bool spin = vmx_caps.spin_exits && !(vcpu->rflags & X86_EFLAGS_IF);
+
+	if (spin != vmx->spin_exiting) {
+		if (spin)
+			vmcs_set_bits(CPU_BASED_VM_EXEC_CONTROL,
+				      vmx_caps.spin_exits);
+		else
+			vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL,
+					vmx_caps.spin_exits);
+		vmx->spin_exiting = spin;
+	}
 
 	if (arm)
 		vmcs_write(VMX_PREEMPTION_TIMER_VALUE, vmx_caps.ptimer_value);
@@ -1566,7 +1713,9 @@ static void save_guest_debug(struct vmx_vcpu *vmx)
 
 /*
  * MSRs a VM exit does not restore: KERNEL_GS_BASE, STAR, LSTAR, CSTAR,
- * SFMASK and TSC_AUX. (FS/GS base, EFER, PAT and SYSENTER_* the CPU
+ * SFMASK and TSC_AUX, and EFER on CPUs without the VMCS EFER controls
+ * (there a VM exit sets only EFER.LMA/LME, leaving the guest's SCE and
+ * NXE). (FS/GS base, EFER, PAT and SYSENTER_* the CPU otherwise
  * switches through VMCS fields.) They go through the VMCS MSR lists: the
  * entry loads the guest's values, the exit stores the guest's
  * KERNEL_GS_BASE (the only one that changes without an exit: SWAPGS and
@@ -1589,25 +1738,36 @@ static void load_guest_msrs(struct vmx_vcpu *vmx, struct vmx_cpu *vc,
 			    struct host_state *h)
 {
 	struct vmx_msr_lists *l = vmx->lists;
+	int i;
 
-	l->guest[0].value = vmx->kernel_gs_base;
-	l->guest[1].value = vmx->star;
-	l->guest[2].value = vmx->lstar;
-	l->guest[3].value = vmx->cstar;
-	l->guest[4].value = vmx->sfmask;
-	l->guest[5].value = vmx->vcpu->tsc_aux;
+	l->guest[SW_KERNEL_GS_BASE].value = vmx->kernel_gs_base;
+	l->guest[SW_STAR].value = vmx->star;
+	l->guest[SW_LSTAR].value = vmx->lstar;
+	l->guest[SW_CSTAR].value = vmx->cstar;
+	l->guest[SW_SFMASK].value = vmx->sfmask;
 	/* The task's user GS base: it changes with the task. */
 	rdmsrl(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
-	l->host[0].value = h->kernel_gs_base;
-	l->host[1].value = vc->star;
-	l->host[2].value = vc->lstar;
-	l->host[3].value = vc->cstar;
-	l->host[4].value = vc->sfmask;
-	l->host[5].value = vc->tsc_aux;
+	l->host[SW_KERNEL_GS_BASE].value = h->kernel_gs_base;
+	l->host[SW_STAR].value = vc->star;
+	l->host[SW_LSTAR].value = vc->lstar;
+	l->host[SW_CSTAR].value = vc->cstar;
+	l->host[SW_SFMASK].value = vc->sfmask;
+	i = SW_ALWAYS;
+	if (vmx_caps.rdtscp) {
+		l->guest[i].value = vmx->vcpu->tsc_aux;
+		l->host[i++].value = vc->tsc_aux;
+	}
+	if (!vmx_caps.efer) {
+		l->guest[i].value = hw_efer(vmx->efer);
+		l->host[i].value = vc->efer;
+	}
 }
 
 static void flush_guest_tlb(struct modvm_vcpu *vcpu)
 {
+	/* Shadow paging runs without VPID: every entry flushes. */
+	if (!modvm_tdp)
+		return;
 	/*
 	 * Single-context INVEPT drops the guest-physical and combined
 	 * (linear) translations of this EPTP, whatever their VPID.
@@ -1639,21 +1799,46 @@ static int enter_guest(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx)
 	return r;
 }
 
+/*
+ * Shadow paging: from here to the exit the VMCS holds what the hardware
+ * runs with (the guest's CR0/CR4 stay in the read shadows, its CR3 is put
+ * back after the exit): the shadow root, paging and write protection
+ * always on, PAE for every shadow that is not 4-level, no global pages,
+ * and long mode only when the guest has it.
+ */
+static void shadow_enter(struct modvm_vcpu *vcpu, struct vmx_vcpu *vmx,
+			 u64 *guest_cr3, u64 *guest_efer)
+{
+	u64 cr0 = vmcs_read(CR0_READ_SHADOW) | X86_CR0_PG | X86_CR0_WP;
+	u64 cr4 = (vmcs_read(CR4_READ_SHADOW) | X86_CR4_PAE) & ~X86_CR4_PGE;
+
+	*guest_cr3 = vmcs_read(GUEST_CR3);
+	*guest_efer = vmx->efer;
+	vmcs_write(GUEST_CR3, vcpu->shadow.hw_cr3);
+	vmcs_write(GUEST_CR0, (cr0 | vmx_caps.cr0_fixed0) & vmx_caps.cr0_fixed1);
+	vmcs_write(GUEST_CR4, (cr4 | vmx_caps.cr4_fixed0) & vmx_caps.cr4_fixed1);
+	if (vcpu->shadow.pae)
+		set_efer(vmx, vmx->efer & ~(EFER_LME | EFER_LMA));
+}
+
+static void shadow_exit(struct vmx_vcpu *vmx, u64 guest_cr3, u64 guest_efer)
+{
+	vmcs_write(GUEST_CR3, guest_cr3);
+	set_efer(vmx, guest_efer);
+}
+
 static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	struct vmx_cpu *vc;
 	struct host_state h;
 	int cpu = smp_processor_id();
+	u64 guest_cr3 = 0, guest_efer = 0;
 	u32 reason;
 	int r;
 
 	exit->insn_len = 0;
 	exit->hw_reason = 0;
-	if (!modvm_tdp) {
-		exit->type = MODVM_EXIT_UNHANDLED;
-		return;
-	}
 	if (READ_ONCE(vmx->cpu) >= 0 && READ_ONCE(vmx->cpu) != cpu) {
 		/*
 		 * The VMCS is active on the CPU this vCPU last ran on: VMCLEAR
@@ -1676,6 +1861,14 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	}
 	vmx_load(vmx);
 	vc = this_cpu_ptr(&vmx_cpus);
+	/*
+	 * Without unrestricted guest the CPU runs only protected mode: a
+	 * real-mode guest would need emulation, which modvm does not do.
+	 */
+	if (!vmx_caps.tdp && !(vmcs_read(CR0_READ_SHADOW) & X86_CR0_PE)) {
+		exit->type = MODVM_EXIT_INVALID_STATE;
+		return;
+	}
 
 	if (test_and_clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests))
 		vmx->need_flush = true;
@@ -1684,6 +1877,8 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		vmx->need_flush = false;
 	}
 
+	if (!modvm_tdp)
+		shadow_enter(vcpu, vmx, &guest_cr3, &guest_efer);
 	write_guest_state(vcpu, vmx);
 	write_host_task_state(vmx, &h);
 	load_guest_debug(vmx);
@@ -1697,6 +1892,8 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		u32 err = r == 1 ? vmcs_read(VM_INSTRUCTION_ERROR) : 0;
 
 		/* VMfail or fault: no list was processed. */
+		if (!modvm_tdp)
+			shadow_exit(vmx, guest_cr3, guest_efer);
 		save_guest_debug(vmx);
 		/* Nothing was loaded: a bug in our controls or host state. */
 		if (r == 1)
@@ -1713,6 +1910,8 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	restore_host_task_state(&h);
 	vmx->kernel_gs_base = vmx->lists->kgs.value;
 	save_guest_debug(vmx);
+	if (!modvm_tdp)
+		shadow_exit(vmx, guest_cr3, guest_efer);
 
 	reason = vmcs_read(VM_EXIT_REASON);
 	if (!(reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {

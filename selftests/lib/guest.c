@@ -260,6 +260,16 @@ void *guest_ptr(struct guest *g, uint64_t gpa)
 	return g->mem + gpa;
 }
 
+int guest_real_mode_refused(struct guest_vcpu *v)
+{
+	if (modvm_runs_real_mode())
+		return 0;
+	if (guest_run(v) || v->run->exit_reason != KVM_EXIT_INTERNAL_ERROR ||
+	    v->run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION)
+		return -1;
+	return 1;
+}
+
 void guest_set_fault_skip(struct guest *g, uint64_t len)
 {
 	*(uint64_t *)guest_ptr(g, GUEST_SKIP) = len;

@@ -119,17 +119,17 @@ enum guest_mode {
 #define GUEST_MAX_VCPUS		8
 
 /*
- * For a fixture setup or a test that runs guests: skip where the module
- * under test cannot run them yet (modvm's tdp parameter reads N while a
- * CPU lacks what its backends support). The harness of Linux 6.1 would
- * run the test body after a SKIP in setup, so the test process ends here
- * with the harness's skip status instead.
+ * For a fixture setup or a test that runs guests: skip where the device
+ * under test does not open (as KVM's selftests do without /dev/kvm); a
+ * loaded modvm runs guests on every CPU it loads on. The harness of
+ * Linux 6.1 would run the test body after a SKIP in setup, so the test
+ * process ends here with the harness's skip status instead.
  */
 #define GUEST_REQUIRE_RUN()						\
 	do {								\
 		if (!modvm_can_run_guests())				\
 			SKIP(fflush(stdout); _exit(255),		\
-			     "this module runs no guests here yet");	\
+			     "the device under test does not open");	\
 	} while (0)
 
 struct guest;
@@ -184,6 +184,14 @@ int guest_set_mode(struct guest_vcpu *v, enum guest_mode mode);
 /* The kvm_sregs guest_set_mode() would load, for tests to alter. */
 void guest_mode_sregs(struct guest_vcpu *v, enum guest_mode mode,
 		      struct kvm_sregs *sregs);
+
+/*
+ * guest_real_mode_refused() - where real-mode guests cannot run
+ * (!modvm_runs_real_mode(): VT-x shadow paging), run @v, which is in real
+ * mode, once: 1 when KVM_RUN ends in KVM_EXIT_INTERNAL_ERROR (emulation),
+ * -1 for any other result. 0, without running, where real mode runs.
+ */
+int guest_real_mode_refused(struct guest_vcpu *v);
 
 /* KVM_RUN once: 0 or -errno. */
 int guest_run(struct guest_vcpu *v);

@@ -116,6 +116,12 @@ int modvm_run_tiny_guest(int vm, int id)
 	/* Real mode, CS:IP = 0x1000 inside this vCPU's slot. */
 	sregs.cs.selector = (0x100000ul * (id + 1)) >> 4;
 	sregs.cs.base = 0x100000ul * (id + 1);
+	if (!modvm_runs_real_mode()) {
+		/* 32-bit protected mode instead (same code bytes), no paging. */
+		sregs.cr0 |= 1;
+		sregs.cs.selector = 8;
+		sregs.cs.db = 1;
+	}
 	r = modvm_ioctl(vcpu, KVM_SET_SREGS, (unsigned long)&sregs);
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = 0x1000;
@@ -144,32 +150,62 @@ int modvm_is_modvm(void)
 
 int modvm_can_run_guests(void)
 {
+	/*
+	 * modvm runs guests with NPT/EPT or with shadow paging, on both
+	 * vendors, and does not load where it could not (as kvm-intel): a
+	 * device that opens runs guests.
+	 */
+	return access(modvm_device_path(), R_OK | W_OK) == 0;
+}
+
+static int cpu_is_intel(void)
+{
 	char line[256];
-	int amd = 0;
+	int intel = 0;
 	FILE *f;
 
-	if (!modvm_is_modvm())
-		return 1;	/* another hypervisor (KVM) runs guests */
-	/* AMD-V runs guests with NPT and with shadow paging; VT-x needs EPT. */
 	f = fopen("/proc/cpuinfo", "r");
 	if (f) {
-		while (!amd && fgets(line, sizeof(line), f))
-			amd = strstr(line, "AuthenticAMD") != NULL;
+		while (!intel && fgets(line, sizeof(line), f))
+			intel = strstr(line, "GenuineIntel") != NULL;
 		fclose(f);
 	}
-	return amd || modvm_uses_tdp();
+	return intel;
+}
+
+/* A Y/N module parameter's first character; @def when unreadable. */
+static char module_param(const char *path, char def)
+{
+	char c = def;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f) {
+		if (fread(&c, 1, 1, f) != 1)
+			c = def;
+		fclose(f);
+	}
+	return c;
+}
+
+int modvm_runs_real_mode(void)
+{
+	if (!modvm_is_modvm() || modvm_uses_tdp())
+		return 1;
+	/* VT-x without unrestricted guest cannot run real mode. */
+	return !cpu_is_intel();
 }
 
 int modvm_uses_tdp(void)
 {
-	char c = 'Y';
-	FILE *f;
+	return module_param("/sys/module/modvm/parameters/tdp", 'Y') == 'Y';
+}
 
-	f = fopen("/sys/module/modvm/parameters/tdp", "r");
-	if (f) {
-		if (fread(&c, 1, 1, f) != 1)
-			c = 'N';
-		fclose(f);
-	}
-	return c == 'Y';
+int modvm_vmx_shadow(void)
+{
+	if (!cpu_is_intel())
+		return 0;
+	if (modvm_is_modvm())
+		return !modvm_uses_tdp();
+	return module_param("/sys/module/kvm_intel/parameters/ept", 'Y') == 'N';
 }

@@ -50,10 +50,25 @@ int modvm_run_tiny_guest(int vm, int id);
  */
 int modvm_is_modvm(void);
 
-/* Whether the module under test runs guests (modvm's tdp parameter). */
+/*
+ * Whether the device under test runs guests here: whether it opens (both
+ * modvm and KVM refuse to load on a CPU where they cannot run guests).
+ */
 int modvm_can_run_guests(void);
+
+/*
+ * Whether real-mode guests run: not on modvm with VT-x shadow paging (no
+ * unrestricted guest), where KVM_RUN ends in KVM_EXIT_INTERNAL_ERROR.
+ */
+int modvm_runs_real_mode(void);
 
 /* Whether modvm maps guest memory with NPT/EPT (its tdp parameter). */
 int modvm_uses_tdp(void);
+
+/*
+ * Whether the device under test runs guests on VT-x without EPT (modvm
+ * tdp=N, kvm_intel ept=N): every guest page fault is a #PF VM exit there.
+ */
+int modvm_vmx_shadow(void);
 
 #endif /* MODVM_SELFTEST_UTIL_H */
