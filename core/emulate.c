@@ -1217,10 +1217,25 @@ static int run_insn(struct modvm_vcpu *vcpu, u64 gpa)
  *
  * Return: 1 to enter the guest again (done, or an exception queued); 0 to
  * return to userspace with vcpu->run describing a KVM_EXIT_MMIO or an
- * emulation failure.
+ * emulation failure (KVM_INTERNAL_ERROR_DELIVERY_EV when an event's
+ * delivery made the access).
  */
 int modvm_emulate_mmio(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 {
+	/*
+	 * The access was an event delivery's (its stack or IDT in MMIO):
+	 * there is no instruction to emulate. KVM gives up the same way.
+	 */
+	if (modvm_events_vectoring(vcpu)) {
+		struct kvm_run *run = vcpu->run;
+
+		run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+		run->internal.suberror = KVM_INTERNAL_ERROR_DELIVERY_EV;
+		run->internal.ndata = 2;
+		run->internal.data[0] = vcpu->rip;
+		run->internal.data[1] = exit->tdp.gpa;
+		return 0;
+	}
 	memset(&vcpu->mmio, 0, sizeof(vcpu->mmio));
 	return run_insn(vcpu, exit->tdp.gpa);
 }

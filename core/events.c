@@ -173,6 +173,21 @@ static bool needs_reinjection(struct modvm_vcpu *vcpu)
 	       vcpu->interrupt.injected;
 }
 
+/**
+ * modvm_events_vectoring() - did the last exit interrupt an event's delivery?
+ * @vcpu: the vCPU, between an exit and the next entry.
+ *
+ * Then the guest is between two instructions: the one at RIP has not run,
+ * and what the exit saw (a fault on the stack or the IDT) came from the
+ * delivery, which the next entry starts again.
+ *
+ * Return: true while such an event waits to be delivered again.
+ */
+bool modvm_events_vectoring(struct modvm_vcpu *vcpu)
+{
+	return needs_reinjection(vcpu);
+}
+
 /* What ends HLT: an interrupt the guest takes, an NMI, INIT or SIPI. */
 static bool halt_wakeup(struct modvm_vcpu *vcpu)
 {

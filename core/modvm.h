@@ -660,6 +660,7 @@ void modvm_events_inject(struct modvm_vcpu *vcpu, bool irq_window,
 void modvm_events_after_exit(struct modvm_vcpu *vcpu,
 			     const struct modvm_exit *exit);
 int modvm_events_halt(struct modvm_vcpu *vcpu);
+bool modvm_events_vectoring(struct modvm_vcpu *vcpu);
 void modvm_events_exit_to_user(struct modvm_vcpu *vcpu);
 bool modvm_events_irq_window_open(struct modvm_vcpu *vcpu);
 

@@ -692,6 +692,55 @@ static bool walk_unchanged(struct modvm_vm *vm, const struct modvm_walk *w)
 	return true;
 }
 
+/*
+ * @g is no page table any more: drop the leaves built through it (*@zapped
+ * if any). False when that needs the whole shadow dropped.
+ */
+static bool unprotect(struct modvm_shadow *sh, struct shadow_gfn *g,
+		      struct list_head *freed, bool *zapped)
+{
+	bool lost;
+	int k;
+
+	for (k = 0; k < g->nr_uses; k++) {
+		const struct gfn_use *u = &g->uses[k];
+
+		*zapped |= zap_range(sh, u->base,
+				     u->base + ((u64)u->nent << u->shift),
+				     freed);
+	}
+	lost = g->uses_lost;
+	g->pt = false;
+	g->uses_lost = false;
+	g->nr_uses = 0;
+	g->writes = 0;
+	return !lost;
+}
+
+/*
+ * After leaves went (*@zapped): no vCPU may use them through its TLB, and
+ * only then are their tables freed; !@ok drops the whole shadow.
+ */
+static void finish_zap(struct modvm_vm *vm, bool ok, bool zapped,
+		       struct list_head *freed)
+{
+	if (zapped)
+		modvm_kick_all(vm, MODVM_REQ_TLB_FLUSH);
+	free_list(freed);
+	if (!ok)
+		zap_all_locked(vm);
+}
+
+/* Under the lock: @g is no page table any more. */
+static void drop_table_locked(struct modvm_vm *vm, struct shadow_gfn *g)
+{
+	bool zapped = false;
+	LIST_HEAD(freed);
+
+	finish_zap(vm, unprotect(&vm->shadow, g, &freed, &zapped), zapped,
+		   &freed);
+}
+
 /* The emulator completes accesses the shadow cannot map. */
 static int emulate(struct modvm_vcpu *vcpu, u64 gpa)
 {
@@ -807,6 +856,15 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 		goto unlock;
 	}
 	if (g->pt) {
+		if (write && modvm_events_vectoring(vcpu)) {
+			/*
+			 * An event's delivery writes its frame there: no
+			 * instruction is to be emulated (the one at RIP has
+			 * not run), and a stack is no page table (any more).
+			 */
+			drop_table_locked(vm, g);
+			goto unlock;
+		}
 		if (write) {
 			pt_write = true;
 			goto unlock;
@@ -895,31 +953,6 @@ static bool zap_written(struct modvm_shadow *sh, const struct shadow_gfn *g,
 	return !(changed && g->uses_lost);
 }
 
-/*
- * @g is no page table any more: drop the leaves built through it (*@zapped
- * if any). False when that needs the whole shadow dropped.
- */
-static bool unprotect(struct modvm_shadow *sh, struct shadow_gfn *g,
-		      struct list_head *freed, bool *zapped)
-{
-	bool lost;
-	int k;
-
-	for (k = 0; k < g->nr_uses; k++) {
-		const struct gfn_use *u = &g->uses[k];
-
-		*zapped |= zap_range(sh, u->base,
-				     u->base + ((u64)u->nent << u->shift),
-				     freed);
-	}
-	lost = g->uses_lost;
-	g->pt = false;
-	g->uses_lost = false;
-	g->nr_uses = 0;
-	g->writes = 0;
-	return !lost;
-}
-
 /**
  * modvm_shadow_write_table() - write guest memory modvm protects as a table.
  * @vm: the VM, with shadow paging.
@@ -957,11 +990,7 @@ int modvm_shadow_write_table(struct modvm_vm *vm, u64 gpa, void __user *hva,
 				ok = zap_written(sh, g, offset_in_page(gpa), old,
 						 data, n, &freed, &zapped);
 		}
-		if (zapped)	/* before the tables go: no vCPU walks them */
-			modvm_kick_all(vm, MODVM_REQ_TLB_FLUSH);
-		free_list(&freed);
-		if (!ok)
-			zap_all_locked(vm);
+		finish_zap(vm, ok, zapped, &freed);
 		mutex_unlock(&sh->lock);
 		gpa += n;
 		hva += n;

@@ -103,6 +103,37 @@ GUEST_ASM(reinject_guest,
 	"iretq\n");
 #undef GUEST_BLOB
 
+/*
+ * Events delivered onto a stack in a page the guest also uses as a page
+ * table (the alias's page directory, which the first access walks): under
+ * shadow paging the frame's writes hit a write-protected table, and the
+ * instruction at RIP, which has not run, must not be emulated for them.
+ * First an interrupt right before CLI, then #UD. The handler reports its
+ * frame: EBX its RSP, ECX the RIP, EDX the RFLAGS pushed.
+ */
+#define PT_STACK_TOP	(GUEST_ALIAS_PD + 0x1000)
+#define GUEST_BLOB pt_stack_guest
+GUEST_ASM(pt_stack_guest,
+	".code64\n"
+	"mov " GUEST_XSTR(GUEST_ALIAS_VA) ", %rax\n"
+	"mov $" GUEST_XSTR(PT_STACK_TOP) ", %rsp\n"
+	G_CALL(GUEST_REPORT)
+	"pt_stack_cli:\n"
+	"cli\n"
+	"mov " GUEST_XSTR(GUEST_ALIAS_VA) ", %rax\n"
+	"mov $" GUEST_XSTR(PT_STACK_TOP) ", %rsp\n"
+	"pt_stack_ud2:\n"
+	"ud2\n"
+	G_CALL(GUEST_DONE)
+	".balign 16\n"
+	"pt_stack_handler:\n"
+	"mov %rsp, %rbx\n"
+	"mov (%rsp), %rcx\n"
+	"mov 16(%rsp), %rdx\n"
+	G_CALL(GUEST_REPORT)
+	"iretq\n");
+#undef GUEST_BLOB
+
 GUEST_ASM(plain_guest,
 	".code64\n"
 	"nop\n"
@@ -114,6 +145,7 @@ GUEST_ASM(plain_guest,
 
 extern const unsigned char irq_after_nop[], irq_handler[], nmi_handler[];
 extern const unsigned char sti_read[], movss_read[], count_handler[];
+extern const unsigned char pt_stack_cli[], pt_stack_ud2[], pt_stack_handler[];
 
 FIXTURE(events) {
 	struct guest g;
@@ -311,6 +343,43 @@ TEST_F(events, redelivery)
 	EXPECT_EQ(2, regs.rbx);
 	EXPECT_EQ(FRESH_GPA + 0x2000, regs.rsp);
 	EXPECT_EQ(GUEST_SEL_CODE64, *(uint64_t *)((char *)mem + 0x2000 - 32));
+}
+
+/*
+ * A frame written to a page that is also a page table: each event arrives
+ * once, where it was due, and its frame is in guest memory.
+ */
+TEST_F(events, frame_on_page_table)
+{
+	struct kvm_interrupt irq = { .irq = IRQ_VECTOR };
+	uint64_t *frame = guest_ptr(&self->g, PT_STACK_TOP - 40);
+	struct kvm_regs regs;
+
+	GUEST_REQUIRE_RUN();
+	guest_load(&self->g, pt_stack_guest, pt_stack_guest_end);
+	guest_set_gate(&self->g, IRQ_VECTOR,
+		       LABEL_GPA(pt_stack_guest, pt_stack_handler));
+	guest_set_fault_skip(&self->g, 2);
+	long_mode_all_gates(_metadata, self->v);
+	guest_get_regs(self->v, &regs);
+	regs.rflags |= 0x200;	/* IF */
+	guest_set_regs(self->v, &regs);
+
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	ASSERT_EQ(1, self->v->run->ready_for_interrupt_injection);
+	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_INTERRUPT, (unsigned long)&irq));
+	/* Taken before CLI ran: the frame has its RIP, and IF set. */
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(PT_STACK_TOP - 40, regs.rbx);
+	EXPECT_EQ(LABEL_GPA(pt_stack_guest, pt_stack_cli), regs.rcx);
+	EXPECT_EQ(0x200, regs.rdx & 0x200);
+	EXPECT_EQ(LABEL_GPA(pt_stack_guest, pt_stack_cli), frame[0]);
+
+	ASSERT_EQ(GUEST_EXCEPTION, guest_call(self->v, &regs));
+	EXPECT_EQ(6, regs.rbx);	/* #UD */
+	EXPECT_EQ(LABEL_GPA(pt_stack_guest, pt_stack_ud2), regs.rdx);
+	EXPECT_EQ(LABEL_GPA(pt_stack_guest, pt_stack_ud2), frame[0]);
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
 }
 
 /* The exit of an instruction in an STI or MOV SS shadow keeps the shadow. */
