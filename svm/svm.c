@@ -84,6 +84,12 @@ struct svm_vcpu {
 	bool nmi_singlestep;
 	u64 nmi_singlestep_flags;
 	bool irq_window;
+	/*
+	 * The external interrupt core injects next (-1: none), and the one
+	 * handed to the CPU as the virtual interrupt V_IRQ (-1: none).
+	 */
+	int irq_to_inject;
+	int virq_vector;
 };
 
 static DEFINE_PER_CPU(struct svm_cpu, svm_cpus);
@@ -332,6 +338,8 @@ static void init_vmcb(struct modvm_vcpu *vcpu)
 	to_svm(vcpu)->nmi_iret = false;
 	to_svm(vcpu)->nmi_singlestep = false;
 	to_svm(vcpu)->irq_window = false;
+	to_svm(vcpu)->irq_to_inject = -1;
+	to_svm(vcpu)->virq_vector = -1;
 	/* The ASID was cleared with the VMCB: take a fresh one on entry. */
 	to_svm(vcpu)->asid_generation = 0;
 }
@@ -594,13 +602,14 @@ static void svm_inject_nmi(struct modvm_vcpu *vcpu)
 
 /*
  * Software interrupts are never given back by the exit (the guest runs
- * INT n again), so every interrupt core injects is an external one.
+ * INT n again), so every interrupt core injects is an external one. How
+ * it goes to the CPU is chosen with the interrupt window, which core
+ * sets right after (svm_set_event_windows()).
  */
 static void svm_inject_irq(struct modvm_vcpu *vcpu,
 			   const struct modvm_interrupt *irq)
 {
-	to_svm(vcpu)->vmcb->control.event_inj = irq->nr | SVM_EVTINJ_TYPE_INTR |
-						SVM_EVTINJ_VALID;
+	to_svm(vcpu)->irq_to_inject = irq->nr;
 }
 
 /* STI and MOV SS shadows are one bit in the VMCB, valid at exit_rip only. */
@@ -626,6 +635,33 @@ static void svm_set_interrupt_shadow(struct modvm_vcpu *vcpu, u32 mask)
 }
 
 /*
+ * An interrupt core injects: core does so only when the guest can take it
+ * at once (RFLAGS.IF set, no interrupt shadow), so the virtual interrupt
+ * V_IRQ, above any V_TPR, is taken at the first instruction boundary, as
+ * EVENTINJ would deliver it. V_IRQ is preferred: QEMU's model of AMD-V
+ * (7.2) delivers an EVENTINJ interrupt at VMRUN but keeps its vector as
+ * a pending exception, which it may deliver a second time before the
+ * next exit (then with IF=0). V_IRQ serves the interrupt window too, so
+ * with a window wanted as well the interrupt goes by EVENTINJ.
+ */
+static void inject_pending_irq(struct svm_vcpu *svm, bool irq_window)
+{
+	struct vmcb_control_area *c = &svm->vmcb->control;
+	int nr = svm->irq_to_inject;
+
+	svm->irq_to_inject = -1;
+	if (nr < 0)
+		return;
+	if (irq_window) {
+		c->event_inj = nr | SVM_EVTINJ_TYPE_INTR | SVM_EVTINJ_VALID;
+		return;
+	}
+	c->int_ctl |= V_IRQ_MASK | V_IGN_TPR_MASK | (0xf << V_INTR_PRIO_SHIFT);
+	c->int_vector = nr;
+	svm->virq_vector = nr;
+}
+
+/*
  * Interrupt window: a virtual interrupt (V_IRQ) the guest takes as soon
  * as RFLAGS.IF and the interrupt shadow let it, intercepted (VINTR).
  * NMI window: the IRET intercept ends an NMI handler; what remains (the
@@ -638,13 +674,13 @@ static void svm_set_event_windows(struct modvm_vcpu *vcpu, bool irq, bool nmi)
 
 	svm->irq_window = irq;
 	vmcb->control.int_ctl &= ~(V_IRQ_MASK | V_INTR_PRIO_MASK | V_IGN_TPR_MASK);
+	clear_intercept(vmcb, INTERCEPT_VINTR);
+	inject_pending_irq(svm, irq);
 	if (irq) {
 		vmcb->control.int_ctl |= V_IRQ_MASK | V_IGN_TPR_MASK |
 					 (0xf << V_INTR_PRIO_SHIFT);
 		vmcb->control.int_vector = 0;
 		set_intercept(vmcb, INTERCEPT_VINTR);
-	} else {
-		clear_intercept(vmcb, INTERCEPT_VINTR);
 	}
 	svm->nmi_singlestep = nmi && (!svm->nmi_masked || svm->nmi_iret);
 }
@@ -682,10 +718,27 @@ static void save_interrupted_event(struct modvm_vcpu *vcpu,
 	u32 type = info & SVM_EXITINTINFO_TYPE_MASK;
 	u8 vector = info & SVM_EXITINTINFO_VEC_MASK;
 	struct modvm_event *ev = &exit->interrupted;
+	int virq = svm->virq_vector;
 
 	ev->type = MODVM_EVENT_NONE;
+	if (virq >= 0) {
+		struct vmcb_control_area *c = &svm->vmcb->control;
+
+		svm->virq_vector = -1;
+		/* Still V_IRQ: the exit came first, the guest did not take it. */
+		if (c->int_ctl & V_IRQ_MASK) {
+			c->int_ctl &= ~(V_IRQ_MASK | V_INTR_PRIO_MASK |
+					V_IGN_TPR_MASK);
+			ev->type = MODVM_EVENT_INTR;
+			ev->vector = virq;
+			return;
+		}
+	}
 	if (!(info & SVM_EXITINTINFO_VALID))
 		return;
+	/* QEMU reports an interrupted V_IRQ delivery as an exception. */
+	if (type == SVM_EXITINTINFO_TYPE_EXEPT && vector >= FIRST_EXTERNAL_VECTOR)
+		type = SVM_EXITINTINFO_TYPE_INTR;
 	/*
 	 * Software interrupts and #BP/#OF: RIP is still at their
 	 * instruction, which the guest executes again.
