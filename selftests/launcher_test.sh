@@ -116,7 +116,8 @@ triple_fault() {
 # often at the handler's first instruction (Linux then runs with the
 # user's GS base: "stack guard page was hit"; or spins on a lock its own
 # handler holds). Debian's kvm-amd fails 5 of 48 2-vCPU boots there this
-# way; modvm, checked with a debug build, injected nothing at those points.
+# way. modvm injects by V_IRQ where it can, which QEMU delivers once
+# (svm/svm.c), but by EVENTINJ when it also needs an interrupt window.
 # There, and only there, a failed boot runs once more; the first attempt's
 # diagnostics stay in the output.
 boot_attempts=1
