@@ -92,6 +92,7 @@ enum modvm_exit_type {
 	MODVM_EXIT_XSETBV,
 	MODVM_EXIT_HYPERCALL,
 	MODVM_EXIT_NOP_INSN,	/* INVD, WBINVD: complete as a no-op */
+	MODVM_EXIT_SPIN,	/* PAUSE in a spin loop: let others run */
 	MODVM_EXIT_UD,		/* an instruction the guest may not use */
 	MODVM_EXIT_SHUTDOWN,	/* triple fault */
 	MODVM_EXIT_FAIL_ENTRY,	/* the CPU refused the guest state */
@@ -454,6 +455,7 @@ struct modvm_shadow_vcpu {
  * @memslots: current memslot snapshot.
  * @vcpus: vCPUs indexed by vCPU id.
  * @created_vcpus: vCPUs created.
+ * @last_boosted_vcpu: the vCPU id a spinning vCPU yielded to last.
  * @tdp: guest-physical page tables.
  * @shadow: shadow paging, when TDP is off.
  * @buses: in-kernel MMIO and PIO devices (core/iobus.c), NULL when none.
@@ -472,6 +474,7 @@ struct modvm_vm {
 	struct modvm_memslots __rcu *memslots;
 	struct xarray vcpus;
 	u32 created_vcpus;
+	unsigned long last_boosted_vcpu;
 	struct modvm_tdp tdp;
 	struct modvm_shadow shadow;
 	struct modvm_io_bus __rcu *buses[MODVM_NR_BUSES];
@@ -593,6 +596,7 @@ struct modvm_vcpu {
 	u8 entry_cr8;
 	struct modvm_lapic *lapic;
 	struct modvm_shadow_vcpu shadow;
+	struct pid __rcu *pid;		/* the thread in KVM_RUN last */
 	void *backend;
 };
 
@@ -638,6 +642,7 @@ void modvm_save_guest_db(u64 *db);
 
 /* core/run.c */
 int modvm_vcpu_run(struct modvm_vcpu *vcpu);
+void modvm_vcpu_on_spin(struct modvm_vcpu *vcpu);
 void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
 			   u32 error_code);
 void modvm_inject_gp(struct modvm_vcpu *vcpu);

@@ -212,6 +212,9 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 	}
 	case MODVM_EXIT_NOP_INSN:
 		break;
+	case MODVM_EXIT_SPIN:
+		modvm_vcpu_on_spin(vcpu);
+		break;
 	case MODVM_EXIT_UD:
 		modvm_inject_ud(vcpu);
 		return 1;
@@ -285,6 +288,59 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 		internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
 	}
 	return r;
+}
+
+/* Which thread runs the vCPU, for modvm_vcpu_on_spin() of the others. */
+static void note_thread(struct modvm_vcpu *vcpu)
+{
+	struct pid *old = rcu_access_pointer(vcpu->pid);
+
+	if (old == task_pid(current))
+		return;
+	rcu_assign_pointer(vcpu->pid, get_task_pid(current, PIDTYPE_PID));
+	synchronize_rcu();
+	put_pid(old);
+}
+
+/**
+ * modvm_vcpu_on_spin() - the guest spins on PAUSE (pause-loop exit).
+ * @vcpu: the spinning vCPU.
+ *
+ * It most likely waits for another vCPU that is preempted (a lock holder,
+ * an IPI's target): give that one's thread this CPU (a directed yield, as
+ * KVM does), starting after the vCPU helped last time.
+ */
+void modvm_vcpu_on_spin(struct modvm_vcpu *vcpu)
+{
+	struct modvm_vm *vm = vcpu->vm;
+	unsigned long start = READ_ONCE(vm->last_boosted_vcpu), id;
+	struct modvm_vcpu *other;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		xa_for_each(&vm->vcpus, id, other) {
+			struct task_struct *task;
+			int yielded;
+
+			if ((pass == 0 && id <= start) ||
+			    (pass == 1 && id > start) || other == vcpu ||
+			    READ_ONCE(other->mode) == MODVM_IN_GUEST ||
+			    READ_ONCE(other->mp_state) == KVM_MP_STATE_HALTED)
+				continue;
+			rcu_read_lock();
+			task = get_pid_task(rcu_dereference(other->pid),
+					    PIDTYPE_PID);
+			rcu_read_unlock();
+			if (!task)
+				continue;
+			yielded = yield_to(task, true);
+			put_task_struct(task);
+			if (yielded > 0) {
+				WRITE_ONCE(vm->last_boosted_vcpu, id);
+				return;
+			}
+		}
+	}
 }
 
 /* One entry into the guest. Returns as handle_exit(). */
@@ -366,6 +422,7 @@ int modvm_vcpu_run(struct modvm_vcpu *vcpu)
 	int r;
 
 	run->flags = 0;
+	note_thread(vcpu);
 	fpu_swap_kvm_fpstate(&vcpu->guest_fpu, true);
 
 	r = modvm_complete_pio(vcpu);

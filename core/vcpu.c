@@ -152,6 +152,7 @@ void modvm_vcpu_free(struct modvm_vcpu *vcpu)
 	modvm_page_cache_free(&vcpu->mmu_pages);
 	free_page((unsigned long)vcpu->pio_data);
 	free_page((unsigned long)vcpu->run);
+	put_pid(rcu_dereference_protected(vcpu->pid, true));
 	kfree(vcpu);
 }
 

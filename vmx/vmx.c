@@ -50,6 +50,10 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
 #define AR_LDT			0x82
 #define AR_TSS_BUSY		0x8b
 
+/* Pause-loop exiting thresholds, in TSC cycles. */
+#define PLE_GAP_CYCLES		128
+#define PLE_WINDOW_CYCLES	4096
+
 /* VM-instruction errors (SDM 30.4) that mean the launch state was wrong. */
 #define VMXERR_VMLAUNCH_NONCLEAR	4
 #define VMXERR_VMRESUME_NONLAUNCHED	5
@@ -276,7 +280,8 @@ static bool setup_controls(void)
 				  SECONDARY_EXEC_ENABLE_VPID |
 				  SECONDARY_EXEC_ENABLE_RDTSCP |
 				  SECONDARY_EXEC_ENABLE_INVPCID |
-				  SECONDARY_EXEC_WBINVD_EXITING, &vmx_caps.proc2))
+				  SECONDARY_EXEC_WBINVD_EXITING |
+				  SECONDARY_EXEC_PAUSE_LOOP_EXITING, &vmx_caps.proc2))
 		ok = false;
 	if ((vmx_caps.proc2 & (SECONDARY_EXEC_ENABLE_EPT |
 			       SECONDARY_EXEC_UNRESTRICTED_GUEST)) !=
@@ -651,6 +656,15 @@ static void init_vmcs_controls(struct modvm_vcpu *vcpu)
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, vmx_caps.proc);
 	if (vmx_caps.proc & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS)
 		vmcs_write(SECONDARY_VM_EXEC_CONTROL, vmx_caps.proc2);
+	/*
+	 * Pause-loop exiting: PAUSEs at most PLE_GAP_CYCLES apart for more
+	 * than PLE_WINDOW_CYCLES are a spin loop, most likely waiting for
+	 * a vCPU that does not run (KVM's defaults).
+	 */
+	if (vmx_caps.proc2 & SECONDARY_EXEC_PAUSE_LOOP_EXITING) {
+		vmcs_write(PLE_GAP, PLE_GAP_CYCLES);
+		vmcs_write(PLE_WINDOW, PLE_WINDOW_CYCLES);
+	}
 	if (modvm_tdp) {
 		vmcs_write(EPT_POINTER, ept_pointer(vcpu));
 		if (vmx_caps.vpid)
@@ -1502,7 +1516,8 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 		exit->type = MODVM_EXIT_RDTSC;
 		break;
 	case EXIT_REASON_PAUSE_INSTRUCTION:
-		exit->type = MODVM_EXIT_NOP_INSN;
+		/* Pause-loop exiting, or PAUSE exiting for an IF=0 entry. */
+		exit->type = MODVM_EXIT_SPIN;
 		break;
 	case EXIT_REASON_VMCALL:
 		exit->type = MODVM_EXIT_HYPERCALL;
