@@ -308,7 +308,8 @@ static void note_thread(struct modvm_vcpu *vcpu)
  *
  * It most likely waits for another vCPU that is preempted (a lock holder,
  * an IPI's target): give that one's thread this CPU (a directed yield, as
- * KVM does), starting after the vCPU helped last time.
+ * KVM does), starting after the vCPU helped last time. A halted vCPU
+ * just woken up (an IPI's target) is one too.
  */
 void modvm_vcpu_on_spin(struct modvm_vcpu *vcpu)
 {
@@ -322,10 +323,10 @@ void modvm_vcpu_on_spin(struct modvm_vcpu *vcpu)
 			struct task_struct *task;
 			int yielded;
 
+			/* A sleeping thread (HLT) is refused by yield_to(). */
 			if ((pass == 0 && id <= start) ||
 			    (pass == 1 && id > start) || other == vcpu ||
-			    READ_ONCE(other->mode) == MODVM_IN_GUEST ||
-			    READ_ONCE(other->mp_state) == KVM_MP_STATE_HALTED)
+			    READ_ONCE(other->mode) == MODVM_IN_GUEST)
 				continue;
 			rcu_read_lock();
 			task = get_pid_task(rcu_dereference(other->pid),
