@@ -179,8 +179,19 @@ if [ ! -e "$kernel" ] || [ ! -e "$initrd" ]; then
 else
 	boot boot_1cpu "$device" 1
 	# The APs start with INIT/SIPI in real mode (on VT-x without
-	# unrestricted guest, modvm runs that in virtual-8086 mode).
+	# unrestricted guest, modvm runs that in virtual-8086 mode). There
+	# (bochs' Core 2: no VMX-preemption timer, see arm_preemption_timer()
+	# in vmx/vmx.c) a guest spinning with interrupts off and without
+	# PAUSE or RDTSC keeps the host's only CPU: Linux finds no usable TSC
+	# in bochs, and its AP then waits in calibrate_delay() for a tick of
+	# the BSP exactly so. A preset lpj skips that calibration.
+	saved_append=$append
+	if [ "$device" != /dev/kvm ] && grep -q GenuineIntel /proc/cpuinfo &&
+	   [ "$(cat /sys/module/modvm/parameters/tdp 2>/dev/null)" = N ]; then
+		append="$append lpj=66304"
+	fi
 	boot boot_2cpus "$device" 2
+	append=$saved_append
 fi
 failed_boots=$fail
 
