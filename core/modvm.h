@@ -102,8 +102,8 @@ enum modvm_exit_type {
 	MODVM_EXIT_RDTSC,	/* intercepted RDTSC for core to complete */
 	MODVM_EXIT_PAGE_FAULT,	/* guest #PF, intercepted for shadow paging */
 	MODVM_EXIT_CR,		/* CR0/CR3/CR4 access for core to emulate */
-	/* A guest state the CPU cannot run (real mode, no unrestricted guest). */
-	MODVM_EXIT_INVALID_STATE,
+	/* The backend finishes it in complete_exit(), with IRQs on. */
+	MODVM_EXIT_BACKEND,
 	MODVM_EXIT_UNHANDLED,	/* an exit modvm does not expect */
 };
 
@@ -301,6 +301,11 @@ struct modvm_page_cache {
  * @get_nmi_masked: NMIs are blocked (an NMI handler has not IRETed yet).
  * @set_nmi_masked: block or unblock them.
  * @get_cr8: the CR8 the guest last wrote or reads; @set_cr8: set it.
+ * @complete_exit: finish a MODVM_EXIT_BACKEND exit (which needs guest
+ *	memory or may sleep): 1 to enter the guest again, 0 with vcpu->run
+ *	filled in, a negative errno, or MODVM_COMPLETE_NEXT after filling in
+ *	@next, an exit (not MODVM_EXIT_BACKEND) for core to handle instead.
+ *	NULL for a backend that makes no such exits.
  * @tdp: the TDP page-table format.
  */
 struct modvm_backend_ops {
@@ -333,8 +338,12 @@ struct modvm_backend_ops {
 	void (*set_nmi_masked)(struct modvm_vcpu *vcpu, bool masked);
 	u8 (*get_cr8)(struct modvm_vcpu *vcpu);
 	void (*set_cr8)(struct modvm_vcpu *vcpu, u8 cr8);
+	int (*complete_exit)(struct modvm_vcpu *vcpu, struct modvm_exit *next);
 	const struct modvm_tdp_format *tdp;
 };
+
+/* complete_exit(): handle @next as the exit. */
+#define MODVM_COMPLETE_NEXT	2
 
 extern const struct modvm_backend_ops modvm_svm_ops;
 extern const struct modvm_backend_ops modvm_vmx_ops;
@@ -648,6 +657,7 @@ void modvm_queue_exception(struct modvm_vcpu *vcpu, u8 vector, bool has_error,
 void modvm_inject_gp(struct modvm_vcpu *vcpu);
 void modvm_queue_page_fault(struct modvm_vcpu *vcpu, u64 cr2, u32 error_code);
 void modvm_inject_ud(struct modvm_vcpu *vcpu);
+void modvm_emulation_failure(struct modvm_vcpu *vcpu, const u8 *insn, int len);
 
 /* core/events.c */
 void modvm_vcpu_kick(struct modvm_vcpu *vcpu);

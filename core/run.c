@@ -131,6 +131,32 @@ static void internal_error(struct modvm_vcpu *vcpu, u32 suberror, int ndata,
 		run->internal.data[i] = data[i];
 }
 
+/**
+ * modvm_emulation_failure() - end KVM_RUN: an instruction modvm cannot
+ * emulate (KVM_INTERNAL_ERROR_EMULATION, with its bytes when known).
+ * @vcpu: the vCPU, RIP at the instruction.
+ * @insn: its bytes, or NULL.
+ * @len: how many.
+ */
+void modvm_emulation_failure(struct modvm_vcpu *vcpu, const u8 *insn, int len)
+{
+	struct kvm_run *run = vcpu->run;
+
+	len = insn ? min_t(int, len, sizeof(run->emulation_failure.insn_bytes)) : 0;
+	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+	run->emulation_failure.suberror = KVM_INTERNAL_ERROR_EMULATION;
+	run->emulation_failure.flags =
+		len ? KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES : 0;
+	run->emulation_failure.insn_size = len;
+	memset(run->emulation_failure.insn_bytes, 0x90,
+	       sizeof(run->emulation_failure.insn_bytes));
+	if (len)
+		memcpy(run->emulation_failure.insn_bytes, insn, len);
+	/* After flags and the 16 instruction bytes: RIP. */
+	run->internal.data[3] = vcpu->rip;
+	run->emulation_failure.ndata = 4;
+}
+
 static int handle_xsetbv(struct modvm_vcpu *vcpu)
 {
 	struct modvm_paging_state ps;
@@ -263,13 +289,17 @@ static int handle_exit(struct modvm_vcpu *vcpu, const struct modvm_exit *exit)
 			return 0;
 		}
 		return r;
-	case MODVM_EXIT_INVALID_STATE: {
-		u64 info[1] = { vcpu->rip };
+	case MODVM_EXIT_BACKEND:
+		if (modvm_backend->complete_exit) {
+			struct modvm_exit next = { .type = MODVM_EXIT_REENTER };
 
-		/* KVM's answer to a guest state it cannot emulate. */
-		internal_error(vcpu, KVM_INTERNAL_ERROR_EMULATION, 1, info);
-		return 0;
-	}
+			r = modvm_backend->complete_exit(vcpu, &next);
+			if (r != MODVM_COMPLETE_NEXT)
+				return r;
+			if (next.type != MODVM_EXIT_BACKEND)
+				return handle_exit(vcpu, &next);
+		}
+		fallthrough;
 	default: {
 		u64 info[2] = { exit->hw_reason, vcpu->rip };
 

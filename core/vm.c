@@ -112,8 +112,10 @@ static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 		return modvm_tdp_get_stats(vm, argp);
 	case KVM_SET_TSS_ADDR:
 		/*
-		 * Real-mode support needs no TSS here, but the three pages KVM
-		 * would put there must fit below 4 GiB: KVM refuses the rest.
+		 * Real mode needs no TSS in guest memory here (VT-x without
+		 * unrestricted guest runs it in vm86 with a zero-limit TSS,
+		 * vmx/realmode.c), but the three pages KVM would put there
+		 * must fit below 4 GiB: KVM refuses the rest.
 		 */
 		return arg > (u32)(-3 * PAGE_SIZE) ? -EINVAL : 0;
 	case KVM_SET_IDENTITY_MAP_ADDR: {

@@ -145,6 +145,47 @@ GUEST_ASM(switch_guest,
 	".long " GUEST_XSTR(GUEST_GDT) "\n");
 #undef GUEST_BLOB
 
+/*
+ * Real mode through the IVT: INT n, an exception (#UD) and an external
+ * interrupt (KVM_INTERRUPT) reach their handlers with FLAGS, CS and IP
+ * pushed and IF clear; IRET returns. ECX: the IP INT pushed, EDX the IP
+ * #UD pushed, EDI FLAGS in the INT handler, ESI the FLAGS the interrupt
+ * pushed, EBP the CS it pushed.
+ */
+#define GUEST_BLOB ivt_guest
+GUEST_ASM(ivt_guest,
+	".code16\n"
+	"xor %ax, %ax\n mov %ax, %ds\n"
+	"movw $" GA(ivt_int) ", 0x80 * 4\n movw $0, 0x80 * 4 + 2\n"
+	"movw $" GA(ivt_ud) ", 6 * 4\n movw $0, 6 * 4 + 2\n"
+	"movw $" GA(ivt_ext) ", 0x40 * 4\n movw $0, 0x40 * 4 + 2\n"
+	"xor %ecx, %ecx\n xor %edx, %edx\n xor %esi, %esi\n xor %edi, %edi\n"
+	"mov $0x1234, %ebx\n mov $0xffff, %ebp\n"
+	"int $0x80\n"
+	".globl ivt_after_int\n"
+	"ivt_after_int:\n"
+	"ud2\n"
+	"sti\n"
+	G_CALL(GUEST_REPORT)
+	"1: test %si, %si\n jz 1b\n"
+	G_CALL(GUEST_REPORT)
+	G_CALL(GUEST_DONE)
+	"ivt_int:\n"
+	"mov %sp, %bx\n mov %ss:(%bx), %cx\n"
+	"pushf\n pop %di\n"
+	"mov $0x1234, %bx\n"
+	"iret\n"
+	"ivt_ud:\n"
+	"mov %sp, %bx\n mov %ss:(%bx), %dx\n addw $2, %ss:(%bx)\n"
+	"mov $0x1234, %bx\n"
+	"iret\n"
+	"ivt_ext:\n"
+	"mov %sp, %bx\n mov %ss:4(%bx), %si\n mov %ss:2(%bx), %bp\n"
+	"mov $0x1234, %bx\n"
+	"iret\n");
+#undef GUEST_BLOB
+extern const unsigned char ivt_after_int[];
+
 FIXTURE(modes) {
 	struct guest g;
 	struct guest_vcpu *v;
@@ -197,7 +238,7 @@ TEST_F(modes, real_mode)
 
 	guest_load(&self->g, real_guest, real_guest_end);
 	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_REAL));
-	/* VT-x without unrestricted guest: modvm refuses real mode. */
+	/* Where real mode does not run, KVM_RUN must say so (emulation error). */
 	ASSERT_LE(0, r = guest_real_mode_refused(self->v));
 	if (r)
 		return;
@@ -209,6 +250,30 @@ TEST_F(modes, real_mode)
 	EXPECT_EQ(GUEST_DATA >> 4, sregs.ds.selector);
 	EXPECT_EQ(GUEST_DATA, sregs.ds.base);
 	EXPECT_EQ(0, sregs.cr0 & CR0_PE);
+}
+
+TEST_F(modes, real_mode_ivt)
+{
+	uint64_t after_int = GUEST_CODE + (ivt_after_int - ivt_guest);
+	struct kvm_interrupt irq = { .irq = 0x40 };
+	struct kvm_regs regs;
+
+	guest_load(&self->g, ivt_guest, ivt_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_REAL));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(0x1234, regs.rbx);
+	EXPECT_EQ(after_int, regs.rcx);
+	EXPECT_EQ(after_int, regs.rdx);
+	EXPECT_EQ(0, regs.rdi & 0x200);
+	EXPECT_EQ(0x200, regs.rflags & 0x200);
+	EXPECT_EQ(0, regs.rflags & 0x20000);	/* never VM */
+
+	EXPECT_EQ(1, self->v->run->ready_for_interrupt_injection);
+	ASSERT_EQ(0, modvm_ioctl(self->v->fd, KVM_INTERRUPT, (unsigned long)&irq));
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(0x200, regs.rsi & 0x200);
+	EXPECT_EQ(0, regs.rbp);
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
 }
 
 TEST_F(modes, protected_mode_16bit)

@@ -285,7 +285,7 @@ TEST_F(pio, real_mode)
 
 	guest_load(&self->g, pio_real_guest, pio_real_guest_end);
 	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_REAL));
-	/* VT-x without unrestricted guest: modvm refuses real mode. */
+	/* Where real mode does not run, KVM_RUN must say so (emulation error). */
 	ASSERT_LE(0, r = guest_real_mode_refused(self->v));
 	if (r)
 		return;

@@ -313,7 +313,7 @@ TEST_F_TIMEOUT(smp, init_sipi_four_vcpus, 300)
 		ASSERT_EQ(0, pthread_create(&t[i].tid, NULL, run_ap, &t[i]));
 	if (!modvm_runs_real_mode()) {
 		/*
-		 * VT-x without unrestricted guest: modvm refuses the APs'
+		 * A device that refuses real mode refuses the APs'
 		 * real-mode start (KVM_EXIT_INTERNAL_ERROR, emulation), so
 		 * none counts itself; the test counts for them to let the
 		 * BSP finish.

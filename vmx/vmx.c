@@ -28,7 +28,7 @@
 #include <asm/tsc.h>
 
 #include "../core/modvm.h"
-#include "vmcs.h"
+#include "vmx.h"
 
 /* EPT entry bits (SDM 29.3.2). */
 #define EPT_READ		BIT_ULL(0)
@@ -36,13 +36,6 @@
 #define EPT_EXEC		BIT_ULL(2)
 #define EPT_MEMTYPE_WB		(6ULL << 3)
 #define EPT_LARGE		BIT_ULL(7)	/* a 2 MiB or 1 GiB leaf */
-
-/* VMCS segment fields are laid out in this order (SDM appendix B). */
-enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR };
-#define SEG_SELECTOR(s)		(GUEST_ES_SELECTOR + 2 * (s))
-#define SEG_LIMIT(s)		(GUEST_ES_LIMIT + 2 * (s))
-#define SEG_AR(s)		(GUEST_ES_AR_BYTES + 2 * (s))
-#define SEG_BASE(s)		(GUEST_ES_BASE + 2 * (s))
 
 /* Segment access rights of the reset state. */
 #define AR_CODE			0x9b	/* present, S, execute/read, accessed */
@@ -127,6 +120,7 @@ struct vmx_vcpu {
 	u64 pat;		/* without the VMCS PAT controls */
 	u64 efer;		/* without the VMCS EFER controls */
 	struct vmx_msr_lists *lists;	/* MSRs switched at entry/exit */
+	struct vmx_rmode rmode;		/* real mode without unrestricted guest */
 };
 
 static DEFINE_PER_CPU(struct vmx_cpu, vmx_cpus);
@@ -1034,8 +1028,13 @@ static void vmx_get_paging(struct modvm_vcpu *vcpu, struct modvm_paging_state *p
 	ps->cr3 = vmcs_read(GUEST_CR3);
 	ps->cr4 = guest_cr4();
 	ps->efer = get_efer(vmx);
-	/* The CPL is SS.DPL (0 in real mode, where the CPU keeps it so). */
+	/*
+	 * The CPL is SS.DPL: 0 in real mode, where the CPU keeps it so with
+	 * unrestricted guest; without, real mode is 0 whatever SS says.
+	 */
 	ps->cpl = VMX_AR_DPL(vmcs_read(GUEST_SS_AR_BYTES));
+	if (!(ps->cr0 & X86_CR0_PE))
+		ps->cpl = 0;
 	cs_ar = vmcs_read(GUEST_CS_AR_BYTES);
 	vmx_put();
 	ps->cs_l = !!(cs_ar & VMX_AR_L_MASK);
@@ -1416,8 +1415,41 @@ static void handle_cr(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	}
 }
 
-/* An exception or NMI exit: NMIs, #MC, #AC, #DB and (shadow paging) #PF. */
-static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
+/*
+ * An exception in vm86 mode, where every one exits (realmode.c): #GP is
+ * an instruction to emulate, or an INT n that met the empty IDT; the
+ * others are the guest's, delivered through its IVT.
+ */
+static void rmode_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
+			    u8 vector, u32 type)
+{
+	struct vmx_rmode *rm = &to_vmx(vcpu)->rmode;
+
+	if (vector == X86_TRAP_GP) {
+		/* Error code bit 1: the IDT entry of an INT n. */
+		if (vmcs_read(VM_EXIT_INTR_ERROR_CODE) & 2) {
+			/* Being delivered: core injects it again (the IVT). */
+			if (exit->interrupted.type != MODVM_EVENT_NONE)
+				return;
+			rm->todo = RMODE_INT;
+		} else {
+			rm->todo = RMODE_GP;
+		}
+		exit->type = MODVM_EXIT_BACKEND;
+		return;
+	}
+	/* INT3, INTO: traps, the guest resumes after them. */
+	if (type == INTR_TYPE_SOFT_EXCEPTION)
+		vcpu->rip += vmcs_read(VM_EXIT_INSTRUCTION_LEN);
+	modvm_queue_exception(vcpu, vector, false, 0);
+}
+
+/*
+ * An exception or NMI exit: NMIs, #MC, #AC, #DB, (shadow paging) #PF and
+ * (@rmode: a real-mode guest in vm86) every other exception.
+ */
+static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
+			     bool rmode)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	u32 info = vmcs_read(VM_EXIT_INTR_INFO);
@@ -1452,11 +1484,15 @@ static void handle_exception(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		modvm_queue_exception(vcpu, X86_TRAP_DB, false, 0);
 		return;
 	}
+	if (rmode) {
+		rmode_exception(vcpu, exit, vector, type);
+		return;
+	}
 	exit->type = MODVM_EXIT_UNHANDLED;
 }
 
 static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
-			u32 reason)
+			u32 reason, bool rmode)
 {
 	u64 q;
 
@@ -1479,7 +1515,7 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 		exit->type = MODVM_EXIT_REENTER;
 		return;
 	case EXIT_REASON_EXCEPTION_NMI:
-		handle_exception(vcpu, exit);
+		handle_exception(vcpu, exit, rmode);
 		return;
 	case EXIT_REASON_TRIPLE_FAULT:
 		exit->type = MODVM_EXIT_SHUTDOWN;
@@ -1842,13 +1878,43 @@ static void shadow_exit(struct vmx_vcpu *vmx, u64 guest_cr3, u64 guest_efer)
 	set_efer(vmx, guest_efer);
 }
 
+/*
+ * Real mode without unrestricted guest (realmode.c): true to enter in
+ * vm86 mode. False, not entering, for an event to deliver through the
+ * IVT or a state vm86 cannot hold: MODVM_EXIT_BACKEND has
+ * vmx_rmode_complete() do it.
+ */
+static bool rmode_prepare(struct vmx_vcpu *vmx, struct modvm_exit *exit)
+{
+	struct vmx_rmode *rm = &vmx->rmode;
+
+	if (vmx->inject_info & INTR_INFO_VALID_MASK) {
+		rm->todo = RMODE_EVENT;
+		rm->event_info = vmx->inject_info;
+		rm->event_len = vmx->inject_len;
+		vmx->inject_info = 0;
+	} else if (!vmx_rmode_enter(rm)) {
+		rm->todo = RMODE_STEP;
+	} else {
+		return true;
+	}
+	exit->type = MODVM_EXIT_BACKEND;
+	return false;
+}
+
+static int vmx_complete_exit(struct modvm_vcpu *vcpu, struct modvm_exit *next)
+{
+	return vmx_rmode_complete(vcpu, &to_vmx(vcpu)->rmode, next);
+}
+
 static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 {
 	struct vmx_vcpu *vmx = to_vmx(vcpu);
 	struct vmx_cpu *vc;
 	struct host_state h;
 	int cpu = smp_processor_id();
-	u64 guest_cr3 = 0, guest_efer = 0;
+	u64 guest_cr3 = 0, guest_efer = 0, iopl = 0;
+	bool rmode;
 	u32 reason;
 	int r;
 
@@ -1876,14 +1942,10 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	}
 	vmx_load(vmx);
 	vc = this_cpu_ptr(&vmx_cpus);
-	/*
-	 * Without unrestricted guest the CPU runs only protected mode: a
-	 * real-mode guest would need emulation, which modvm does not do.
-	 */
-	if (!vmx_caps.tdp && !(vmcs_read(CR0_READ_SHADOW) & X86_CR0_PE)) {
-		exit->type = MODVM_EXIT_INVALID_STATE;
+	/* Without unrestricted guest the CPU runs real mode as vm86. */
+	rmode = !vmx_caps.tdp && !(vmcs_read(CR0_READ_SHADOW) & X86_CR0_PE);
+	if (rmode && !rmode_prepare(vmx, exit))
 		return;
-	}
 
 	if (test_and_clear_bit(MODVM_REQ_TLB_FLUSH, &vcpu->requests))
 		vmx->need_flush = true;
@@ -1895,6 +1957,15 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	if (!modvm_tdp)
 		shadow_enter(vcpu, vmx, &guest_cr3, &guest_efer);
 	write_guest_state(vcpu, vmx);
+	if (rmode) {
+		/* IOPL 3: CLI, STI, PUSHF, POPF, IRET run natively. */
+		iopl = vcpu->rflags & X86_EFLAGS_IOPL;
+		vmcs_write(GUEST_RFLAGS, vcpu->rflags | X86_EFLAGS_VM |
+			   X86_EFLAGS_IOPL);
+		/* No VME: INT n and CLI/STI behave as with IOPL 3 alone. */
+		vmcs_write(GUEST_CR4, vmcs_read(GUEST_CR4) &
+			   ~(X86_CR4_VME | X86_CR4_PVI));
+	}
 	write_host_task_state(vmx, &h);
 	load_guest_debug(vmx);
 	load_guest_msrs(vmx, vc, &h);
@@ -1909,6 +1980,8 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		/* VMfail or fault: no list was processed. */
 		if (!modvm_tdp)
 			shadow_exit(vmx, guest_cr3, guest_efer);
+		if (rmode)
+			vmx_rmode_leave(&vmx->rmode);
 		save_guest_debug(vmx);
 		/* Nothing was loaded: a bug in our controls or host state. */
 		if (r == 1)
@@ -1927,6 +2000,8 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 	save_guest_debug(vmx);
 	if (!modvm_tdp)
 		shadow_exit(vmx, guest_cr3, guest_efer);
+	if (rmode)
+		vmx_rmode_leave(&vmx->rmode);
 
 	reason = vmcs_read(VM_EXIT_REASON);
 	if (!(reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
@@ -1934,13 +2009,16 @@ static void vmx_run(struct modvm_vcpu *vcpu, struct modvm_exit *exit)
 		vcpu->rip = vmcs_read(GUEST_RIP);
 		vcpu->gprs[MODVM_RSP] = vmcs_read(GUEST_RSP);
 		vcpu->rflags = vmcs_read(GUEST_RFLAGS);
+		if (rmode)
+			vcpu->rflags = (vcpu->rflags & ~(X86_EFLAGS_VM |
+							 X86_EFLAGS_IOPL)) | iopl;
 		save_interrupted_event(vmx, exit);
 		/* Without virtual NMIs, an exit is as close to IRET as we see. */
 		if (!vmx_caps.vnmi && exit->interrupted.type != MODVM_EVENT_NMI)
 			vmx->soft_nmi_masked = false;
 	}
 	vmx->exit_rip = vcpu->rip;
-	decode_exit(vcpu, exit, reason);
+	decode_exit(vcpu, exit, reason, rmode);
 }
 
 static u64 ept_make_leaf(u64 pfn, bool writable, int level)
@@ -2005,5 +2083,6 @@ const struct modvm_backend_ops modvm_vmx_ops = {
 	.set_nmi_masked = vmx_set_nmi_masked,
 	.get_cr8 = vmx_get_cr8,
 	.set_cr8 = vmx_set_cr8,
+	.complete_exit = vmx_complete_exit,
 	.tdp = &ept_format,
 };

@@ -187,7 +187,7 @@ void guest_mode_sregs(struct guest_vcpu *v, enum guest_mode mode,
 
 /*
  * guest_real_mode_refused() - where real-mode guests cannot run
- * (!modvm_runs_real_mode(): VT-x shadow paging), run @v, which is in real
+ * (!modvm_runs_real_mode(): none now), run @v, which is in real
  * mode, once: 1 when KVM_RUN ends in KVM_EXIT_INTERNAL_ERROR (emulation),
  * -1 for any other result. 0, without running, where real mode runs.
  */

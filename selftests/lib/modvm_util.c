@@ -190,10 +190,8 @@ static char module_param(const char *path, char def)
 
 int modvm_runs_real_mode(void)
 {
-	if (!modvm_is_modvm() || modvm_uses_tdp())
-		return 1;
-	/* VT-x without unrestricted guest cannot run real mode. */
-	return !cpu_is_intel();
+	/* VT-x without unrestricted guest runs it in virtual-8086 mode. */
+	return 1;
 }
 
 int modvm_uses_tdp(void)

@@ -57,8 +57,8 @@ int modvm_is_modvm(void);
 int modvm_can_run_guests(void);
 
 /*
- * Whether real-mode guests run: not on modvm with VT-x shadow paging (no
- * unrestricted guest), where KVM_RUN ends in KVM_EXIT_INTERNAL_ERROR.
+ * Whether real-mode guests run: everywhere now (modvm with VT-x shadow
+ * paging, without unrestricted guest, runs them in virtual-8086 mode).
  */
 int modvm_runs_real_mode(void);
 
