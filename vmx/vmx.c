@@ -1552,8 +1552,14 @@ static void decode_exit(struct modvm_vcpu *vcpu, struct modvm_exit *exit,
 		exit->type = MODVM_EXIT_RDTSC;
 		break;
 	case EXIT_REASON_PAUSE_INSTRUCTION:
-		/* Pause-loop exiting, or PAUSE exiting for an IF=0 entry. */
-		exit->type = MODVM_EXIT_SPIN;
+		/*
+		 * PAUSE exiting, for an entry with IF=0 on a CPU without the
+		 * preemption timer, only lets the host in: every PAUSE exits,
+		 * and yielding on each would slow the guest. Pause-loop
+		 * exiting says the guest is stuck in a loop.
+		 */
+		exit->type = to_vmx(vcpu)->spin_exiting ? MODVM_EXIT_NOP_INSN :
+							  MODVM_EXIT_SPIN;
 		break;
 	case EXIT_REASON_VMCALL:
 		exit->type = MODVM_EXIT_HYPERCALL;
