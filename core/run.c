@@ -328,8 +328,11 @@ static void note_thread(struct modvm_vcpu *vcpu)
 	if (old == task_pid(current))
 		return;
 	rcu_assign_pointer(vcpu->pid, get_task_pid(current, PIDTYPE_PID));
-	synchronize_rcu();
-	put_pid(old);
+	/* Only a thread change waits for readers (the first run has none). */
+	if (old) {
+		synchronize_rcu();
+		put_pid(old);
+	}
 }
 
 /**
