@@ -1166,20 +1166,12 @@ static int emit_writes(struct modvm_vcpu *vcpu)
 	return 1;
 }
 
+/* As modvm_emulation_failure(), with the guest-physical address after RIP. */
 static void emulation_failure(struct emu *e, u64 gpa)
 {
 	struct kvm_run *run = e->vcpu->run;
-	int n = e->avail;
 
-	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	run->emulation_failure.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	run->emulation_failure.flags = n ? KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES : 0;
-	run->emulation_failure.insn_size = n;
-	memset(run->emulation_failure.insn_bytes, 0x90,
-	       sizeof(run->emulation_failure.insn_bytes));
-	memcpy(run->emulation_failure.insn_bytes, e->insn, n);
-	/* After flags and the 16 instruction bytes: RIP and the address. */
-	run->internal.data[3] = e->vcpu->rip;
+	modvm_emulation_failure(e->vcpu, e->insn, e->avail);
 	run->internal.data[4] = gpa;
 	run->emulation_failure.ndata = 5;
 }
