@@ -13,8 +13,7 @@
 #  - a guest that triple-faults ends modvm-run with status 2 and a message
 #    (on the device under test and on Debian's KVM).
 # A device without an in-kernel irqchip (KVM_CAP_IRQCHIP) skips the boots,
-# and modvm on VT-x without unrestricted guest the 2-vCPU boot (its APs
-# start in real mode), saying so; a skip is never a pass. The plan line
+# saying so; a skip is never a pass. The plan line
 # comes last: how many runs there are depends on the results.
 cd "$(dirname "$0")" || exit 1
 # A guest that ended early closes the pipe its typed command goes to.
@@ -213,7 +212,7 @@ else
 	# unrestricted guest, modvm runs that in virtual-8086 mode). There
 	# (bochs' Core 2: no VMX-preemption timer, see arm_preemption_timer()
 	# in vmx/vmx.c) a guest spinning with interrupts off and without
-	# PAUSE or RDTSC keeps the host's only CPU: Linux finds no usable TSC
+	# PAUSE or RDTSC keeps its host CPU: Linux finds no usable TSC
 	# in bochs, and its AP then waits in calibrate_delay() for a tick of
 	# the BSP exactly so. A preset lpj skips that calibration.
 	saved_append=$append
