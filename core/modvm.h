@@ -727,6 +727,7 @@ int modvm_handle_cr(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);
  */
 struct modvm_walk {
 	u64 gpa;
+	u64 page_mask;	/* offset bits of the guest's translation */
 	int nr;
 	u64 pte_gpa[5];
 	u64 pte[5];

@@ -38,6 +38,9 @@
  * used for more linear ranges, or a frame mapped writable at more linear
  * addresses, than it holds) the whole shadow is dropped instead.
  *
+ * A fault also maps the pages around it that share its guest large page
+ * and are present in the host (see prefetch_lookup()).
+ *
  * Accessed and dirty bits: the walk that builds a leaf sets A in every
  * guest level; a leaf is writable only once the guest's D bit is set, so
  * the first write faults and sets it.
@@ -536,6 +539,7 @@ static void note_wmap(struct modvm_shadow *sh, struct shadow_gfn *g, u64 addr)
 	struct modvm_shadow_root *root;
 	int i, j, n = 0;
 
+	addr &= PAGE_MASK;
 	for (i = 0; i < g->nr_wmaps; i++)
 		if (g->wmaps[i] == addr)
 			return;
@@ -771,6 +775,94 @@ static u64 make_leaf(const struct modvm_walk *w, struct page *page,
 	return spte;
 }
 
+/* A fault maps the present pages of its aligned block of this many. */
+#define PREFETCH_PAGES	16
+
+struct prefetch {
+	u64 gfn;		/* the block's first frame */
+	int self;		/* the faulting page's index in the block */
+	struct page *pages[PREFETCH_PAGES];
+	bool writable[PREFETCH_PAGES];
+};
+
+/*
+ * First touches come in runs (a guest zeroing or copying memory), and a
+ * fault costs an exit: with the faulting page, map the other pages of its
+ * aligned 64 KiB block where they share its guest translation (a guest
+ * large page, or paging off). The guest's accessed bit is set there and
+ * their rights are the fault's, so nothing the guest sees changes. Host
+ * pages are only looked up, never faulted in or allocated (as KVM, which
+ * maps its neighbours only if their pages exist). Called after the
+ * fault's own lookup, so modvm_mmu_stale() covers these pages too.
+ */
+static void prefetch_lookup(struct modvm_shadow *sh, const struct modvm_walk *w,
+			    u64 addr, const struct modvm_memslot *slot,
+			    struct prefetch *pf)
+{
+	bool rom = slot->flags & KVM_MEM_READONLY;
+	u64 gfns[PREFETCH_PAGES];
+	int j, n = 0;
+
+	memset(pf->pages, 0, sizeof(pf->pages));
+	pf->self = 0;
+	if (w->page_mask < PREFETCH_PAGES * PAGE_SIZE - 1)
+		return;
+	pf->self = (addr >> PAGE_SHIFT) % PREFETCH_PAGES;
+	pf->gfn = (w->gpa >> PAGE_SHIFT) - pf->self;
+	for (j = 0; j < PREFETCH_PAGES; j++) {
+		u64 gfn = pf->gfn + j;
+		unsigned long hva;
+
+		if (j == pf->self || gfn < slot->base_gfn ||
+		    gfn >= slot->base_gfn + slot->npages)
+			continue;
+		hva = modvm_gfn_to_hva(slot, gfn);
+		pf->writable[j] = !rom &&
+			get_user_page_fast_only(hva, FOLL_WRITE, &pf->pages[j]);
+		if (pf->writable[j] ||
+		    get_user_page_fast_only(hva, 0, &pf->pages[j]))
+			gfns[n++] = gfn;
+	}
+	/* Out of memory: the pages without a record are left out. */
+	reserve_gfns(sh, gfns, n);
+}
+
+/* Under both locks, with @leaf the fault's new leaf: map the block. */
+static void prefetch_map(struct modvm_shadow *sh, const struct modvm_walk *w,
+			 u64 addr, u64 *leaf, const struct prefetch *pf)
+{
+	int j;
+
+	for (j = 0; j < PREFETCH_PAGES; j++) {
+		/* A 64 KiB block lies within one leaf table. */
+		u64 *slot = leaf - pf->self + j, spte;
+		struct page *page = pf->pages[j];
+		struct shadow_gfn *g;
+
+		if (!page || (*slot & SPTE_P))
+			continue;
+		g = xa_load(&sh->gfns, pf->gfn + j);
+		if (!g)
+			continue;
+		spte = make_leaf(w, page, false, pf->writable[j] && !g->pt);
+		WRITE_ONCE(*slot, spte);
+		if (spte & SPTE_W) {
+			note_wmap(sh, g, addr + (j - pf->self) * PAGE_SIZE);
+			set_page_dirty(page);
+		}
+		mark_page_accessed(page);
+	}
+}
+
+static void prefetch_put(struct prefetch *pf)
+{
+	int j;
+
+	for (j = 0; j < PREFETCH_PAGES; j++)
+		if (pf->pages[j])
+			put_page(pf->pages[j]);
+}
+
 static int internal_error(struct modvm_vcpu *vcpu)
 {
 	vcpu->run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
@@ -805,6 +897,7 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 	struct modvm_shadow_root *root;
 	u64 gfn, spte, *leaf, gfns[ARRAY_SIZE(w.pte_gpa) + 1];
 	struct modvm_memslot *slot;
+	struct prefetch pf;
 	struct shadow_gfn *g;
 	unsigned long seq;
 	struct page *page;
@@ -839,6 +932,7 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 			return 1;
 		return r == -ENOENT ? emulate(vcpu, w.gpa) : r;
 	}
+	prefetch_lookup(sh, &w, addr, slot, &pf);
 
 	mutex_lock(&sh->lock);
 	if (sh->nr_pages > SHADOW_MAX_PAGES)
@@ -881,11 +975,13 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 			set_page_dirty(page);
 		}
 		mark_page_accessed(page);
+		prefetch_map(sh, &w, addr, leaf, &pf);
 	}
 	spin_unlock(&vm->tdp.lock);
 unlock:
 	mutex_unlock(&sh->lock);
 	put_page(page);
+	prefetch_put(&pf);
 	srcu_read_unlock(&vm->srcu, idx);
 	if (r)
 		return r;

@@ -186,6 +186,7 @@ static int walk_once(struct modvm_vcpu *vcpu, const struct walk *w, u64 gva,
 	out->allow_u = allow_u;
 	out->allow_x = allow_x;
 	out->dirty = ptes[leaf] & PTE_D;
+	out->page_mask = page_mask;
 
 	if (size == 4 && page_mask == GENMASK_ULL(21, 0))
 		/* 4 MiB page: PDE bits 20:13 hold PA bits 39:32 (PSE-36). */
@@ -234,6 +235,7 @@ int modvm_walk(struct modvm_vcpu *vcpu, u64 gva, u32 access,
 	out->dirty = true;
 	if (!(ps.cr0 & X86_CR0_PG)) {
 		out->gpa = ps.efer & EFER_LMA ? gva : (u32)gva;
+		out->page_mask = GENMASK_ULL(31, 0);
 		return 0;
 	}
 	w.user = access & MODVM_PF_U;

@@ -88,6 +88,30 @@ GUEST_ASM(own_tables_guest,
 	"mov $" S(GUEST_PML4) ", %rax\n mov %rax, %cr3\n"
 	G_CALL(GUEST_DONE));
 
+#define NEIGHBOUR	0x108000	/* in the 64 KiB block of the tables */
+#define DIRTY_PAGE	0x120000	/* in their 2 MiB page, another block */
+
+/*
+ * With the host's tables for space A, which map the tables themselves
+ * through the harness's 2 MiB pages: a read through the window (its walk
+ * makes the tables page tables), a write that sets D in the tables' 2 MiB
+ * page, a read of a page next to the tables, then a remap of the window
+ * by a plain write to PT_A and INVLPG, and a read through the window.
+ */
+GUEST_ASM(table_neighbour_guest,
+	".code64\n"
+	"mov $" S(PML4_A) ", %rax\n mov %rax, %cr3\n"
+	"mov $" S(WINDOW) ", %rdi\n"
+	"mov (%rdi), %rbx\n"
+	"movq $1, " S(DIRTY_PAGE) "\n"
+	"mov " S(NEIGHBOUR) ", %rcx\n"
+	"movq $" S(PAGE3) " + 3, " S(PT_A) "\n"
+	"invlpg (%rdi)\n"
+	"mov (%rdi), %rdx\n"
+	"mov $" S(GUEST_PML4) ", %rax\n mov %rax, %cr3\n"
+	G_CALL(GUEST_REPORT)
+	G_CALL(GUEST_DONE));
+
 FIXTURE(paging) {
 	struct guest g;
 	struct guest_vcpu *v;
@@ -167,6 +191,34 @@ TEST_F(paging, own_tables_cr3_invlpg_wp)
 	guest_get_sregs(self->v, &sregs);
 	EXPECT_EQ(WINDOW + 0x1000, sregs.cr2);
 
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+}
+
+/*
+ * Under shadow paging a fault also maps its neighbours in a guest large
+ * page: a page table among them stays write-protected, so that the
+ * guest's write to it still takes effect at the next access.
+ */
+TEST_F(paging, table_next_to_a_read_stays_protected)
+{
+	struct kvm_regs regs;
+
+	*gpa64(self, PML4_A) = PDPT_A | PTE_P | PTE_RW;
+	*gpa64(self, PDPT_A) = GUEST_PD64 | PTE_P | PTE_RW;
+	*gpa64(self, PDPT_A + 8) = PD_A | PTE_P | PTE_RW;
+	*gpa64(self, PD_A) = PT_A | PTE_P | PTE_RW;
+	*gpa64(self, PT_A) = PAGE1 | PTE_P | PTE_RW;
+	*gpa64(self, PAGE1) = 0x1111;
+	*gpa64(self, PAGE3) = 0x3333;
+	*gpa64(self, NEIGHBOUR) = 0x8888;
+	guest_load(&self->g, table_neighbour_guest, table_neighbour_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(0x1111, regs.rbx);
+	EXPECT_EQ(0x8888, regs.rcx);
+	EXPECT_EQ(0x3333, regs.rdx);
+	EXPECT_EQ(PAGE3, *gpa64(self, PT_A) & ~0xfffull);
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
 }
 

@@ -15,7 +15,7 @@
 #define S(x)		GUEST_XSTR(x)
 #define ROM_BASE	0x1000000	/* identity-mapped by the harness */
 #define ROM_SLOT	1
-#define ROM_SIZE	0x2000
+#define ROM_SIZE	0x4000
 
 TEST(capability)
 {
@@ -44,6 +44,19 @@ GUEST_ASM(rom_guest,
 	"addq $1, " S(ROM_BASE) "\n"
 	G_CALL(GUEST_REPORT)
 	"mov " S(ROM_BASE) ", %rbx\n"
+	G_CALL(GUEST_DONE));
+
+/*
+ * A write (an exit; it sets the dirty bit of the guest's 2 MiB page),
+ * then a read of page 2 (a fault that may map its neighbours), then a
+ * write to page 3, which must exit as well, and a read of it.
+ */
+GUEST_ASM(rom_neighbour_guest,
+	".code64\n"
+	"movl $1, " S(ROM_BASE) " + 0x10\n"
+	"mov " S(ROM_BASE) " + 0x2000, %rbx\n"
+	"movl $2, " S(ROM_BASE) " + 0x3000\n"
+	"mov " S(ROM_BASE) " + 0x3000, %rcx\n"
 	G_CALL(GUEST_DONE));
 
 FIXTURE(rom) {
@@ -117,6 +130,28 @@ TEST_F(rom, reads_memory_writes_exit)
 	self->mem[0] = 0x77;
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
 	EXPECT_EQ(0x77, regs.rbx);
+}
+
+/*
+ * Pages of a read-only slot next to one the guest reads stay read-only,
+ * though the host has them mapped writable: shadow paging maps the
+ * neighbours of a fault in a guest large page along with it.
+ */
+TEST_F(rom, neighbours_of_a_read_stay_read_only)
+{
+	struct kvm_regs regs;
+
+	self->mem[0x2000 / 8] = 0x22;
+	self->mem[0x3000 / 8] = 0x33;
+	guest_load(&self->g, rom_neighbour_guest, rom_neighbour_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+
+	expect_mmio_write(_metadata, self->v, ROM_BASE + 0x10, 4, 1);
+	expect_mmio_write(_metadata, self->v, ROM_BASE + 0x3000, 4, 2);
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	EXPECT_EQ(0x22, regs.rbx);
+	EXPECT_EQ(0x33, regs.rcx);
+	EXPECT_EQ(0x33, self->mem[0x3000 / 8]);
 }
 
 TEST_F(rom, flag_cannot_change)
