@@ -786,45 +786,73 @@ struct prefetch {
 };
 
 /*
+ * Under sh->lock, where allocating must not reclaim (see reserve_gfns()):
+ * @gfn's record, made if it has none; NULL when memory is short.
+ */
+static struct shadow_gfn *record_nowait(struct modvm_shadow *sh, u64 gfn)
+{
+	const gfp_t gfp = GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN;
+	struct shadow_gfn *g = xa_load(&sh->gfns, gfn);
+	int r;
+
+	if (g)
+		return g;
+	g = kzalloc(sizeof(*g), gfp);
+	if (!g)
+		return NULL;
+	r = xa_insert(&sh->gfns, gfn, g, gfp);
+	if (!r)
+		return g;
+	kfree(g);
+	/* -EBUSY: a fault without the lock (reserve_gfns()) was first. */
+	return r == -EBUSY ? xa_load(&sh->gfns, gfn) : NULL;
+}
+
+/*
  * First touches come in runs (a guest zeroing or copying memory), and a
  * fault costs an exit: with the faulting page, map the other pages of its
  * aligned 64 KiB block where they share its guest translation (a guest
  * large page, or paging off). The guest's accessed bit is set there and
- * their rights are the fault's, so nothing the guest sees changes. Host
- * pages are only looked up, never faulted in or allocated (as KVM, which
- * maps its neighbours only if their pages exist). Called after the
- * fault's own lookup, so modvm_mmu_stale() covers these pages too.
+ * their rights are the fault's, so nothing the guest sees changes. Only
+ * pages the shadow lacks and the host has present are taken: they are
+ * looked up without faulting (as KVM, which maps its neighbours only if
+ * their pages exist), under sh->lock so that the leaves already there
+ * are known. After the fault's own lookup: modvm_mmu_stale() covers them.
  */
-static void prefetch_lookup(struct modvm_shadow *sh, const struct modvm_walk *w,
-			    u64 addr, const struct modvm_memslot *slot,
-			    struct prefetch *pf)
+static void prefetch_lookup(struct modvm_shadow *sh,
+			    const struct modvm_shadow_root *root,
+			    const struct modvm_walk *w, u64 addr,
+			    const struct modvm_memslot *slot, struct prefetch *pf)
 {
 	bool rom = slot->flags & KVM_MEM_READONLY;
-	u64 gfns[PREFETCH_PAGES];
-	int j, n = 0;
+	u64 *leaf;
+	int j;
 
-	memset(pf->pages, 0, sizeof(pf->pages));
-	pf->self = 0;
 	if (w->page_mask < PREFETCH_PAGES * PAGE_SIZE - 1)
 		return;
 	pf->self = (addr >> PAGE_SHIFT) % PREFETCH_PAGES;
 	pf->gfn = (w->gpa >> PAGE_SHIFT) - pf->self;
+	/* A 64 KiB block lies within one leaf table. */
+	leaf = find_leaf(root, addr);
 	for (j = 0; j < PREFETCH_PAGES; j++) {
 		u64 gfn = pf->gfn + j;
 		unsigned long hva;
 
 		if (j == pf->self || gfn < slot->base_gfn ||
-		    gfn >= slot->base_gfn + slot->npages)
+		    gfn >= slot->base_gfn + slot->npages ||
+		    (leaf && (leaf[j - pf->self] & SPTE_P)))
 			continue;
 		hva = modvm_gfn_to_hva(slot, gfn);
 		pf->writable[j] = !rom &&
 			get_user_page_fast_only(hva, FOLL_WRITE, &pf->pages[j]);
-		if (pf->writable[j] ||
-		    get_user_page_fast_only(hva, 0, &pf->pages[j]))
-			gfns[n++] = gfn;
+		if (!pf->writable[j] &&
+		    !get_user_page_fast_only(hva, 0, &pf->pages[j]))
+			continue;
+		if (!record_nowait(sh, gfn)) {
+			put_page(pf->pages[j]);
+			pf->pages[j] = NULL;
+		}
 	}
-	/* Out of memory: the pages without a record are left out. */
-	reserve_gfns(sh, gfns, n);
 }
 
 /* Under both locks, with @leaf the fault's new leaf: map the block. */
@@ -834,7 +862,6 @@ static void prefetch_map(struct modvm_shadow *sh, const struct modvm_walk *w,
 	int j;
 
 	for (j = 0; j < PREFETCH_PAGES; j++) {
-		/* A 64 KiB block lies within one leaf table. */
 		u64 *slot = leaf - pf->self + j, spte;
 		struct page *page = pf->pages[j];
 		struct shadow_gfn *g;
@@ -850,7 +877,7 @@ static void prefetch_map(struct modvm_shadow *sh, const struct modvm_walk *w,
 			note_wmap(sh, g, addr + (j - pf->self) * PAGE_SIZE);
 			set_page_dirty(page);
 		}
-		mark_page_accessed(page);
+		/* Not accessed yet: the host's LRU is not told it was. */
 	}
 }
 
@@ -897,7 +924,7 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 	struct modvm_shadow_root *root;
 	u64 gfn, spte, *leaf, gfns[ARRAY_SIZE(w.pte_gpa) + 1];
 	struct modvm_memslot *slot;
-	struct prefetch pf;
+	struct prefetch pf = {};
 	struct shadow_gfn *g;
 	unsigned long seq;
 	struct page *page;
@@ -932,7 +959,6 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 			return 1;
 		return r == -ENOENT ? emulate(vcpu, w.gpa) : r;
 	}
-	prefetch_lookup(sh, &w, addr, slot, &pf);
 
 	mutex_lock(&sh->lock);
 	if (sh->nr_pages > SHADOW_MAX_PAGES)
@@ -966,6 +992,7 @@ int modvm_shadow_page_fault(struct modvm_vcpu *vcpu, u64 addr, u32 error_code)
 		writable = false;
 	}
 	spte = make_leaf(&w, page, write, writable);
+	prefetch_lookup(sh, root, &w, addr, slot, &pf);
 	spin_lock(&vm->tdp.lock);
 	leaf = modvm_mmu_stale(vm, seq) ? NULL : leaf_slot(sh, vcpu, addr);
 	if (leaf) {
