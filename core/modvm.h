@@ -717,6 +717,7 @@ int modvm_handle_cr(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);
 /**
  * struct modvm_walk - a guest page-table walk (mmu/walk.c).
  * @gpa: the translation.
+ * @page_mask: the offset bits of the guest's page (4 GiB without paging).
  * @nr: page-table entries read, top first.
  * @pte_gpa: where they are; @pte: their values, with A/D as now set.
  * @pte_size: 4 or 8 bytes.
@@ -727,7 +728,7 @@ int modvm_handle_cr(struct modvm_vcpu *vcpu, const struct modvm_exit *exit);
  */
 struct modvm_walk {
 	u64 gpa;
-	u64 page_mask;	/* offset bits of the guest's translation */
+	u64 page_mask;
 	int nr;
 	u64 pte_gpa[5];
 	u64 pte[5];

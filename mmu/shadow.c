@@ -824,7 +824,9 @@ static void prefetch_lookup(struct modvm_shadow *sh,
 			    const struct modvm_walk *w, u64 addr,
 			    const struct modvm_memslot *slot, struct prefetch *pf)
 {
-	bool rom = slot->flags & KVM_MEM_READONLY;
+	/* Only a dirty, writable guest page can get writable leaves. */
+	bool want_w = w->allow_w && w->dirty &&
+		      !(slot->flags & KVM_MEM_READONLY);
 	u64 *leaf;
 	int j;
 
@@ -843,7 +845,7 @@ static void prefetch_lookup(struct modvm_shadow *sh,
 		    (leaf && (leaf[j - pf->self] & SPTE_P)))
 			continue;
 		hva = modvm_gfn_to_hva(slot, gfn);
-		pf->writable[j] = !rom &&
+		pf->writable[j] = want_w &&
 			get_user_page_fast_only(hva, FOLL_WRITE, &pf->pages[j]);
 		if (!pf->writable[j] &&
 		    !get_user_page_fast_only(hva, 0, &pf->pages[j]))
@@ -862,17 +864,17 @@ static void prefetch_map(struct modvm_shadow *sh, const struct modvm_walk *w,
 	int j;
 
 	for (j = 0; j < PREFETCH_PAGES; j++) {
-		u64 *slot = leaf - pf->self + j, spte;
+		u64 *spte_p = leaf - pf->self + j, spte;
 		struct page *page = pf->pages[j];
 		struct shadow_gfn *g;
 
-		if (!page || (*slot & SPTE_P))
+		if (!page || (*spte_p & SPTE_P))
 			continue;
 		g = xa_load(&sh->gfns, pf->gfn + j);
 		if (!g)
 			continue;
 		spte = make_leaf(w, page, false, pf->writable[j] && !g->pt);
-		WRITE_ONCE(*slot, spte);
+		WRITE_ONCE(*spte_p, spte);
 		if (spte & SPTE_W) {
 			note_wmap(sh, g, addr + (j - pf->self) * PAGE_SIZE);
 			set_page_dirty(page);

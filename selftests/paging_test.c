@@ -222,6 +222,62 @@ TEST_F(paging, table_next_to_a_read_stays_protected)
 	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
 }
 
+#define SLOT_A_BASE	0x1000000	/* two pages */
+#define SLOT_B_BASE	0x1002000	/* right after A, in its 64 KiB block */
+
+GUEST_ASM(adjacent_slots_guest,
+	".code64\n"
+	"mov " S(SLOT_A_BASE) ", %rbx\n"
+	"mov " S(SLOT_B_BASE) ", %rcx\n"
+	"mov " S(SLOT_B_BASE) " + 0x1000, %rdx\n"
+	G_CALL(GUEST_REPORT)
+	G_CALL(GUEST_DONE));
+
+/*
+ * A fault in one memslot maps none of its neighbours from the host memory
+ * that follows the slot's own: the pages after slot A's host range hold
+ * other values than slot B, which follows it in guest-physical space.
+ */
+TEST_F(paging, neighbours_come_from_their_own_memslot)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = 1,
+		.guest_phys_addr = SLOT_A_BASE,
+		.memory_size = 0x2000,
+	};
+	uint64_t *a, *b;
+	struct kvm_regs regs;
+
+	a = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b = mmap(NULL, 0x2000, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	a[0] = 0xa0;
+	a[0x1000 / 8] = 0xa1;
+	a[0x2000 / 8] = 0xbad2;
+	a[0x3000 / 8] = 0xbad3;
+	b[0] = 0xb0;
+	b[0x1000 / 8] = 0xb1;
+	region.userspace_addr = (uintptr_t)a;
+	ASSERT_EQ(0, modvm_ioctl(self->g.vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&region));
+	region.slot = 2;
+	region.guest_phys_addr = SLOT_B_BASE;
+	region.userspace_addr = (uintptr_t)b;
+	ASSERT_EQ(0, modvm_ioctl(self->g.vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&region));
+	guest_load(&self->g, adjacent_slots_guest, adjacent_slots_guest_end);
+	ASSERT_EQ(0, guest_set_mode(self->v, GUEST_MODE_LONG64));
+
+	ASSERT_EQ(GUEST_REPORT, guest_call(self->v, &regs));
+	EXPECT_EQ(0xa0, regs.rbx);
+	EXPECT_EQ(0xb0, regs.rcx);
+	EXPECT_EQ(0xb1, regs.rdx);
+	ASSERT_EQ(GUEST_DONE, guest_call(self->v, &regs));
+	munmap(a, 0x4000);
+	munmap(b, 0x2000);
+}
+
 /* Thousands of pages, in a second memslot, in scrambled order. */
 #define TOUCH_BASE	0x1000000
 #define TOUCH_PAGES	2048
