@@ -5,7 +5,9 @@
  * a guest that builds its own page tables, switches CR3 between two
  * address spaces, remaps with INVLPG, write-protects a page and checks
  * the #PF error code and CR2; accessed/dirty bits as the host sees them;
- * and a guest touching thousands of pages in random order.
+ * pages next to a fault (which shadow paging maps along with it) that
+ * are page tables or belong to another memslot; and a guest touching
+ * thousands of pages in random order.
  */
 #include <string.h>
 #include <sys/mman.h>
