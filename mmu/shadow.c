@@ -609,28 +609,41 @@ static void walk_use(const struct modvm_walk *w, int i, u64 addr, u32 key,
 }
 
 /*
- * A record for each frame in @gfns, allocated before the lock is taken;
- * false when memory ran out meanwhile (the guest faults again).
+ * @gfn's record, made if it has none; NULL when memory is short. Under
+ * sh->lock @gfp must not reclaim: that could enter the MMU notifier,
+ * which takes the lock. The xarray has its own lock.
+ */
+static struct shadow_gfn *get_record(struct modvm_shadow *sh, u64 gfn,
+				     gfp_t gfp)
+{
+	struct shadow_gfn *g = xa_load(&sh->gfns, gfn);
+	int r;
+
+	if (g)
+		return g;
+	g = kzalloc(sizeof(*g), gfp);
+	if (!g)
+		return NULL;
+	r = xa_insert(&sh->gfns, gfn, g, gfp);
+	if (!r)
+		return g;
+	kfree(g);
+	/* -EBUSY: another fault made it first. */
+	return r == -EBUSY ? xa_load(&sh->gfns, gfn) : NULL;
+}
+
+/*
+ * A record for each frame in @gfns, made before the lock is taken; false
+ * when memory ran out (a record found missing later: the guest faults
+ * again).
  */
 static bool reserve_gfns(struct modvm_shadow *sh, const u64 *gfns, int n)
 {
 	int i;
 
-	for (i = 0; i < n; i++) {
-		struct shadow_gfn *g;
-
-		if (xa_load(&sh->gfns, gfns[i]))
-			continue;
-		g = kzalloc(sizeof(*g), GFP_KERNEL_ACCOUNT);
-		if (!g)
+	for (i = 0; i < n; i++)
+		if (!get_record(sh, gfns[i], GFP_KERNEL_ACCOUNT))
 			return false;
-		/*
-		 * Not under sh->lock: allocating there could reclaim into the
-		 * MMU notifier, which takes it. The xarray has its own lock.
-		 */
-		if (xa_insert(&sh->gfns, gfns[i], g, GFP_KERNEL_ACCOUNT))
-			kfree(g);
-	}
 	return true;
 }
 
@@ -786,29 +799,6 @@ struct prefetch {
 };
 
 /*
- * Under sh->lock, where allocating must not reclaim (see reserve_gfns()):
- * @gfn's record, made if it has none; NULL when memory is short.
- */
-static struct shadow_gfn *record_nowait(struct modvm_shadow *sh, u64 gfn)
-{
-	const gfp_t gfp = GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN;
-	struct shadow_gfn *g = xa_load(&sh->gfns, gfn);
-	int r;
-
-	if (g)
-		return g;
-	g = kzalloc(sizeof(*g), gfp);
-	if (!g)
-		return NULL;
-	r = xa_insert(&sh->gfns, gfn, g, gfp);
-	if (!r)
-		return g;
-	kfree(g);
-	/* -EBUSY: a fault without the lock (reserve_gfns()) was first. */
-	return r == -EBUSY ? xa_load(&sh->gfns, gfn) : NULL;
-}
-
-/*
  * First touches come in runs (a guest zeroing or copying memory), and a
  * fault costs an exit: with the faulting page, map the other pages of its
  * aligned 64 KiB block where they share its guest translation (a guest
@@ -850,7 +840,8 @@ static void prefetch_lookup(struct modvm_shadow *sh,
 		if (!pf->writable[j] &&
 		    !get_user_page_fast_only(hva, 0, &pf->pages[j]))
 			continue;
-		if (!record_nowait(sh, gfn)) {
+		if (!get_record(sh, gfn,
+				GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN)) {
 			put_page(pf->pages[j]);
 			pf->pages[j] = NULL;
 		}
