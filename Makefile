@@ -76,12 +76,15 @@ $(LAUNCHER): $(LAUNCHER_SOURCES) $(wildcard $(SRC)/launcher/*.h) $(SRC)/uapi/mod
 	@echo "  CC      $@"
 	@$(CC) $(CFLAGS_USER) -o $@ $(LAUNCHER_SOURCES) -lpthread
 
-# The guest's busybox initramfs, booted by modvm-run in the tests and demo.
+# The guest's busybox initramfs, booted by modvm-run in the tests and demo,
+# with the virtio and ext4 modules of every installed amd64 kernel and
+# e2fsprogs (tools/guest-root).
 guest: $(BUILD)/guest/initrd
 
-$(BUILD)/guest/initrd: $(SRC)/tools/guest-init $(SRC)/tools/busybox-initramfs
+$(BUILD)/guest/initrd: $(SRC)/tools/guest-init $(SRC)/tools/guest-root \
+		$(SRC)/tools/busybox-initramfs $(wildcard /boot/vmlinuz-*amd64)
 	@rm -rf $(BUILD)/guest/root && mkdir -p $(BUILD)/guest/root
-	@install -m 755 $(SRC)/tools/guest-init $(BUILD)/guest/root/init
+	@$(SRC)/tools/guest-root $(SRC)/tools/guest-init $(BUILD)/guest/root
 	@$(SRC)/tools/busybox-initramfs $(BUILD)/guest/root $@
 	@echo "  GUEST   $@"
 

@@ -4,10 +4,17 @@
  * power off: an RSDP in the BIOS area, an XSDT, a MADT listing one LAPIC
  * per vCPU and the IOAPIC, a FADT whose PM1a control block is a port
  * modvm-run watches for the S5 sleep command, a FACS, and a DSDT holding
- * only the \_S5 package. Layouts from the ACPI 6 specification.
+ * the \_S5 package and one device per in-kernel virtio-mmio device.
+ * Layouts from the ACPI 6 specification.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "aml.h"
 #include "launcher.h"
 
 #define IOAPIC_ADDR		0xfec00000U
@@ -82,13 +89,13 @@ struct madt_lapic_nmi {
 	uint8_t lint;
 } __attribute__((packed));
 
-/* Offsets of each table inside the ACPI area. */
+/* Offsets of each table inside the ACPI area; the DSDT takes the rest. */
 #define RSDP_OFF	0x000
 #define XSDT_OFF	0x040
 #define FADT_OFF	0x100
 #define FACS_OFF	0x200	/* 64-byte aligned, as the FACS must be */
-#define DSDT_OFF	0x300
-#define MADT_OFF	0x400
+#define MADT_OFF	0x400	/* 0x23e bytes with MAX_CPUS LAPICs */
+#define DSDT_OFF	0x800
 
 #define FADT_WBINVD		(1U << 0)
 #define FADT_PWR_BUTTON		(1U << 4)	/* no fixed power button */
@@ -96,15 +103,8 @@ struct madt_lapic_nmi {
 #define BOOT_ARCH_NO_VGA	(1U << 2)	/* and no 8042 bit: no i8042 to probe */
 #define CMOS_CENTURY		0x32
 
-/*
- * DSDT body in AML: Name (_S5, Package (4) { 5, 5, 0, 0 }), the sleep
- * type the FADT's PM1a control block then receives for poweroff.
- */
-static const uint8_t dsdt_aml[] = {
-	0x08, '_', 'S', '5', '_',	/* NameOp "_S5_" */
-	0x12, 0x08, 0x04,		/* PackageOp, PkgLength 8, 4 elements */
-	0x0a, ACPI_S5_TYPE, 0x0a, ACPI_S5_TYPE, 0x00, 0x00,
-};
+/* What Linux's virtio_mmio driver matches (virtio_mmio_acpi_match). */
+#define VIRTIO_MMIO_HID	"LNRO0005"
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -130,7 +130,7 @@ static void header(struct acpi_header *h, const char *sig, uint32_t len, uint8_t
 	h->checksum = checksum(h, len);
 }
 
-static uint32_t build_madt(struct vm *vm, uint8_t *base)
+static uint32_t build_madt(const struct vm *vm, uint8_t *base)
 {
 	uint8_t *p = base + sizeof(struct acpi_header);
 	struct madt_ioapic *io;
@@ -159,9 +159,63 @@ static uint32_t build_madt(struct vm *vm, uint8_t *base)
 	return p - base;
 }
 
-uint64_t acpi_build(struct vm *vm)
+/*
+ * Device (VRnn) { Name (_HID, "LNRO0005"), Name (_UID, n), Name (_CRS,
+ * ResourceTemplate () { Memory32Fixed (ReadWrite, base, 0x1000),
+ * Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } }) }
+ */
+static void describe_virtio(struct aml *aml, int index, const struct virtio_device *dev)
 {
-	uint8_t *area = gpa_to_hva(vm, ACPI_ADDR, ACPI_SIZE);
+	uint8_t crs[32];
+	struct aml res;
+	char name[5];
+	size_t device;
+
+	snprintf(name, sizeof(name), "VR%02d", index % 100);
+	device = aml_device_begin(aml, name);
+	aml_name(aml, "_HID");
+	aml_string(aml, VIRTIO_MMIO_HID);
+	aml_name(aml, "_UID");
+	aml_integer(aml, index);
+
+	aml_init(&res, crs, sizeof(crs), "a virtio _CRS");
+	aml_res_memory32_fixed(&res, true, dev->mmio_base, VIRTIO_MMIO_SIZE);
+	aml_res_interrupt(&res, AML_IRQ_CONSUMER, dev->gsi);	/* level, high */
+	aml_res_end(&res);
+	aml_name(aml, "_CRS");
+	aml_buffer(aml, res.buf, res.len);
+	aml_end(aml, device);
+}
+
+/* Returns the table's length. */
+static uint32_t build_dsdt(const struct vm *vm, uint8_t *base, size_t room)
+{
+	struct aml aml;
+	size_t package, scope;
+	int i;
+
+	aml_init(&aml, base + sizeof(struct acpi_header),
+		 room - sizeof(struct acpi_header), "the DSDT");
+	/* The SLP_TYP that the PM1a control port receives for poweroff. */
+	aml_name(&aml, "_S5");
+	package = aml_package_begin(&aml, 4);
+	aml_integer(&aml, ACPI_S5_TYPE);
+	aml_integer(&aml, ACPI_S5_TYPE);
+	aml_integer(&aml, 0);
+	aml_integer(&aml, 0);
+	aml_end(&aml, package);
+	if (vm->nvirtio) {
+		scope = aml_scope_begin(&aml, "\\_SB");
+		for (i = 0; i < vm->nvirtio; i++)
+			describe_virtio(&aml, i, &vm->virtio[i]);
+		aml_end(&aml, scope);
+	}
+	return sizeof(struct acpi_header) + aml.len;
+}
+
+/* The tables in @area, which the guest sees at ACPI_ADDR. */
+static void build_tables(const struct vm *vm, uint8_t *area)
+{
 	struct acpi_rsdp *rsdp = (struct acpi_rsdp *)(area + RSDP_OFF);
 	struct acpi_header *xsdt = (struct acpi_header *)(area + XSDT_OFF);
 	struct acpi_fadt *fadt = (struct acpi_fadt *)(area + FADT_OFF);
@@ -175,8 +229,8 @@ uint64_t acpi_build(struct vm *vm)
 	memcpy(facs->signature, "FACS", 4);
 	facs->length = sizeof(*facs);
 
-	memcpy(dsdt + 1, dsdt_aml, sizeof(dsdt_aml));
-	header(dsdt, "DSDT", sizeof(*dsdt) + sizeof(dsdt_aml), 2);
+	len = build_dsdt(vm, area + DSDT_OFF, ACPI_SIZE - DSDT_OFF);
+	header(dsdt, "DSDT", len, 2);
 
 	fadt->firmware_ctrl = ACPI_ADDR + FACS_OFF;
 	fadt->dsdt = ACPI_ADDR + DSDT_OFF;
@@ -194,6 +248,8 @@ uint64_t acpi_build(struct vm *vm)
 	header(&fadt->h, "FACP", sizeof(*fadt), 3);
 
 	len = build_madt(vm, area + MADT_OFF);
+	if (len > DSDT_OFF - MADT_OFF)
+		die("ACPI: the MADT (%u bytes) overlaps the DSDT", len);
 	header((struct acpi_header *)(area + MADT_OFF), "APIC", len, 3);
 
 	xsdt_entries[0] = ACPI_ADDR + FADT_OFF;
@@ -207,5 +263,48 @@ uint64_t acpi_build(struct vm *vm)
 	rsdp->xsdt_address = ACPI_ADDR + XSDT_OFF;
 	rsdp->checksum = checksum(rsdp, 20);
 	rsdp->extended_checksum = checksum(rsdp, sizeof(*rsdp));
+}
+
+uint64_t acpi_build(struct vm *vm)
+{
+	build_tables(vm, gpa_to_hva(vm, ACPI_ADDR, ACPI_SIZE));
 	return ACPI_ADDR + RSDP_OFF;
+}
+
+static void dump_table(const char *dir, const char *name, const void *table, size_t len)
+{
+	char path[4096];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s.dat", dir, name) >= (int)sizeof(path))
+		die("--dump-acpi %s: path too long", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die_errno("--dump-acpi: %s", path);
+	if (write(fd, table, len) != (ssize_t)len || close(fd))
+		die_errno("--dump-acpi: write to %s", path);
+}
+
+/* The tables the RSDP leads to, named as acpixtract names them, for iasl -d. */
+void acpi_dump(const struct vm *vm, const char *dir)
+{
+	static const struct { const char *name; size_t off; } tables[] = {
+		{ "xsdt", XSDT_OFF }, { "facp", FADT_OFF }, { "apic", MADT_OFF },
+		{ "dsdt", DSDT_OFF },
+	};
+	uint8_t *area = calloc(1, ACPI_SIZE);
+	const struct acpi_facs *facs;
+	size_t i;
+
+	if (!area)
+		die("out of memory");
+	build_tables(vm, area);
+	facs = (const struct acpi_facs *)(area + FACS_OFF);
+	dump_table(dir, "facs", facs, facs->length);
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		const struct acpi_header *h = (const void *)(area + tables[i].off);
+
+		dump_table(dir, tables[i].name, h, h->length);
+	}
+	free(area);
 }

@@ -172,6 +172,10 @@ static void setup_boot_params(struct vm *vm, uint64_t rsdp)
 	add_e820(bp, 0, EBDA_ADDR, E820_RAM);
 	add_e820(bp, EBDA_ADDR, HIGH_RAM_ADDR - EBDA_ADDR, E820_RESERVED);
 	add_e820(bp, HIGH_RAM_ADDR, low - HIGH_RAM_ADDR, E820_RAM);
+	/*
+	 * LOW_RAM_END to 4 GiB is left out of the map: the virtio-mmio pages
+	 * at VIRTIO_MMIO_BASE, the IOAPIC and the LAPIC live there.
+	 */
 	if (vm->ram_size > LOW_RAM_END)
 		add_e820(bp, HIGH_RAM_START, vm->ram_size - LOW_RAM_END, E820_RAM);
 }

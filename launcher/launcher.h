@@ -43,6 +43,30 @@
 #define ACPI_SCI_IRQ		9
 #define ACPI_S5_TYPE		5	/* SLP_TYP the DSDT's \_S5 gives */
 
+/*
+ * modvm's in-kernel virtio-mmio devices: device i decodes the 4 KiB page
+ * at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, in the hole below 4 GiB that
+ * the e820 map leaves out, and raises IOAPIC pin VIRTIO_FIRST_GSI + i:
+ * pins 16-23, which no ISA device or PIC shares.
+ */
+#define VIRTIO_MMIO_BASE	0xd0000000ULL
+#define VIRTIO_MMIO_SIZE	0x1000ULL
+#define VIRTIO_FIRST_GSI	16
+#define VIRTIO_MAX_DEVICES	8
+#define VIRTIO_SERIAL_SIZE	20	/* virtio-blk GET_ID */
+
+struct virtio_device {
+	uint32_t type;		/* MODVM_VIRTIO_BLK or MODVM_VIRTIO_RNG */
+	const char *option;	/* "--disk FILE,...", "--rng": names it in errors */
+	uint64_t mmio_base;
+	uint32_t gsi;
+	const char *path;	/* blk: the backing file, as given */
+	bool read_only, direct;
+	char serial[VIRTIO_SERIAL_SIZE + 1];
+	int backing_fd;		/* blk: until modvm holds its own reference */
+	int fd;			/* the device's fd, open for the VM's life */
+};
+
 struct vm {
 	int sys_fd, vm_fd;
 	const char *device;
@@ -52,6 +76,10 @@ struct vm {
 	int vcpu_fd[MAX_CPUS];
 	struct kvm_run *run[MAX_CPUS];
 	size_t run_size;
+	/* Disks in command-line order, then the RNG (virtio_prepare()). */
+	struct virtio_device virtio[VIRTIO_MAX_DEVICES];
+	int nvirtio;
+	bool want_rng;
 };
 
 /* Host address of guest-physical @gpa below LOW_RAM_END, NULL if outside. */
@@ -78,6 +106,18 @@ void boot_setup_bsp(struct vm *vm);
 
 /* ACPI tables (RSDP, XSDT, FADT, FACS, MADT, DSDT); returns the RSDP gpa. */
 uint64_t acpi_build(struct vm *vm);
+/* --dump-acpi: the same tables, one file per table in @dir (a debugging aid). */
+void acpi_dump(const struct vm *vm, const char *dir);
+
+/*
+ * In-kernel virtio devices (--disk, --rng): the options add to vm->virtio,
+ * virtio_prepare() lays the devices out and opens their backing files
+ * before any VM exists, virtio_create() hands them to modvm once the VM
+ * has its in-kernel irqchip. acpi.c describes them in the DSDT.
+ */
+void virtio_add_disk(struct vm *vm, const char *spec);
+void virtio_prepare(struct vm *vm);
+void virtio_create(struct vm *vm);
 
 /* Port I/O of every emulated device; may end the VM (poweroff, reset). */
 void devices_init(struct vm *vm);

@@ -2,8 +2,9 @@
 /*
  * modvm-run: boot a Linux bzImage on /dev/modvm (or any device speaking
  * KVM's ABI). Options, the machine (memory, irqchip, PIT, vCPU threads)
- * and the KVM_RUN loop live here; the boot protocol, ACPI tables and
- * devices have their own files.
+ * and the KVM_RUN loop live here; the boot protocol, ACPI tables,
+ * userspace devices and modvm's in-kernel virtio devices have their own
+ * files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +83,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]\n"
 		"       [--cpus N] [--mem SIZE] [--device PATH]\n"
+		"       [--disk FILE[,ro][,direct][,serial=S]]... [--rng]\n"
 		"  -k, --kernel BZIMAGE  Linux x86 bzImage to boot (64-bit entry)\n"
 		"  -i, --initrd FILE     initial ramdisk\n"
 		"  -a, --append CMDLINE  kernel command line (default \"%s\")\n"
@@ -89,10 +91,22 @@ static void usage(FILE *f)
 		"  -m, --mem SIZE        guest RAM; suffix K, M or G, plain number\n"
 		"                        is MiB (default 256M)\n"
 		"  -d, --device PATH     device speaking KVM's ABI (default %s)\n"
+		"      --disk FILE[,ro][,direct][,serial=S]\n"
+		"                        virtio block device backed by FILE (a regular\n"
+		"                        file or block device): ro read-only, direct\n"
+		"                        O_DIRECT, serial=S its ID (20 bytes at most,\n"
+		"                        default modvm-diskN, N from 0); up to %d, the\n"
+		"                        first is the guest's /dev/vda\n"
+		"      --rng             virtio entropy device (the guest's /dev/hwrng)\n"
+		"      --dump-acpi DIR   debugging aid: write the ACPI tables the guest\n"
+		"                        would get to DIR/*.dat (for iasl -d) and exit\n"
 		"  -h, --help            this text\n"
+		"--disk and --rng are virtio-mmio devices inside modvm: they need\n"
+		"/dev/modvm, not Debian's KVM; at most %d in all.\n"
 		"The guest console is COM1 on stdin/stdout; Ctrl-A x quits.\n"
 		"Exit status 0 when the guest powers off or reboots.\n",
-		progname, DEFAULT_CMDLINE, MAX_CPUS, MODVM_DEVICE_PATH);
+		progname, DEFAULT_CMDLINE, MAX_CPUS, MODVM_DEVICE_PATH,
+		VIRTIO_MAX_DEVICES, VIRTIO_MAX_DEVICES);
 }
 
 static uint64_t parse_size(const char *s)
@@ -403,6 +417,8 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+enum { OPT_DISK = 256, OPT_RNG, OPT_DUMP_ACPI };
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -412,6 +428,9 @@ int main(int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -419,6 +438,7 @@ int main(int argc, char **argv)
 	static struct vcpu_arg args[MAX_CPUS];
 	static struct vm vm = { .device = MODVM_DEVICE_PATH, .ncpus = 1,
 				.ram_size = DEFAULT_MEM };
+	const char *dump_acpi_dir = NULL;
 	pthread_t tid;
 	char *end;
 	int c, i;
@@ -445,6 +465,15 @@ int main(int argc, char **argv)
 		case 'd':
 			vm.device = optarg;
 			break;
+		case OPT_DISK:
+			virtio_add_disk(&vm, optarg);
+			break;
+		case OPT_RNG:
+			vm.want_rng = true;
+			break;
+		case OPT_DUMP_ACPI:
+			dump_acpi_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -455,8 +484,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die("unexpected argument '%s' (see --help)", argv[optind]);
-	if (!cfg.kernel)
+	if (!cfg.kernel && !dump_acpi_dir)
 		die("--kernel is required (see --help)");
+	virtio_prepare(&vm);
+	if (dump_acpi_dir) {
+		acpi_dump(&vm, dump_acpi_dir);
+		return 0;
+	}
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -465,6 +499,7 @@ int main(int argc, char **argv)
 
 	boot_check(&cfg, vm.ram_size);
 	create_vm(&vm);
+	virtio_create(&vm);	/* needs the irqchip create_vm() made */
 	create_memory(&vm);
 	boot_load(&vm);
 	create_vcpus(&vm);
