@@ -10,6 +10,7 @@
 #include <linux/cpumask.h>
 
 #include "modvm.h"
+#include "../uapi/modvm.h"
 
 /**
  * modvm_check_extension() - answer KVM_CHECK_EXTENSION.
@@ -91,6 +92,8 @@ static long modvm_dev_ioctl(struct file *filp, unsigned int ioctl,
 		return modvm_get_supported_cpuid((void __user *)arg);
 	case KVM_GET_MSR_INDEX_LIST:
 		return modvm_get_msr_index_list((void __user *)arg);
+	case MODVM_GET_VIRTIO_TYPES:
+		return modvm_virtio_types((u64 __user *)arg);
 	default:
 		/* KVM answers unknown system ioctls with -EINVAL. */
 		return -EINVAL;

@@ -473,6 +473,9 @@ struct modvm_shadow_vcpu {
  * @pit: the in-kernel PIT, NULL until KVM_CREATE_PIT2.
  * @bsp_vcpu_id: KVM_SET_BOOT_CPU_ID, 0 by default.
  * @ioeventfds: KVM_IOEVENTFD registrations, read under @srcu.
+ * @virtio_lock: protects @virtio_devs and @nr_virtio.
+ * @virtio_devs: the in-kernel virtio devices (virtio/).
+ * @nr_virtio: how many.
  */
 struct modvm_vm {
 	struct kref refs;
@@ -491,6 +494,9 @@ struct modvm_vm {
 	struct modvm_pit *pit;
 	u32 bsp_vcpu_id;
 	struct list_head ioeventfds;
+	struct mutex virtio_lock;	/* virtio_devs */
+	struct list_head virtio_devs;
+	u32 nr_virtio;
 };
 
 /* vcpu->mode: whether a kick must interrupt guest execution. */
@@ -786,8 +792,13 @@ void modvm_shadow_zap_all(struct modvm_vm *vm);
 bool modvm_shadow_is_table(struct modvm_vm *vm, u64 gfn);
 int modvm_shadow_write_table(struct modvm_vm *vm, u64 gpa, void __user *hva,
 			     const void *data, int len);
+void modvm_shadow_written(struct modvm_vm *vm, u64 gfn, u64 end);
 int modvm_shadow_invalidate(struct modvm_vm *vm, unsigned long start,
 			    unsigned long end, bool blockable);
+
+/* virtio/device.c */
+long modvm_virtio_create(struct modvm_vm *vm, void __user *argp);
+long modvm_virtio_types(u64 __user *argp);
 
 /* core/dev.c */
 long modvm_check_extension(struct modvm_vm *vm, unsigned long cap);

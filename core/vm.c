@@ -110,6 +110,10 @@ static long modvm_vm_ioctl(struct file *filp, unsigned int ioctl,
 		return modvm_check_extension(vm, arg);
 	case MODVM_GET_TDP_STATS:
 		return modvm_tdp_get_stats(vm, argp);
+	case MODVM_CREATE_VIRTIO:
+		return modvm_virtio_create(vm, argp);
+	case MODVM_GET_VIRTIO_TYPES:
+		return modvm_virtio_types((u64 __user *)argp);
 	case KVM_SET_TSS_ADDR:
 		/*
 		 * Real mode needs no TSS in guest memory here (VT-x without
@@ -175,6 +179,8 @@ int modvm_vm_create(unsigned long type)
 	mutex_init(&vm->lock);
 	mutex_init(&vm->slots_lock);
 	xa_init(&vm->vcpus);
+	mutex_init(&vm->virtio_lock);
+	INIT_LIST_HEAD(&vm->virtio_devs);
 	modvm_irqchip_vm_init(vm);
 	r = init_srcu_struct(&vm->srcu);
 	if (r)

@@ -1029,6 +1029,33 @@ bool modvm_shadow_is_table(struct modvm_vm *vm, u64 gfn)
 	return pt;
 }
 
+/**
+ * modvm_shadow_written() - a device wrote guest frames behind the CPU.
+ * @vm: the VM, with shadow paging.
+ * @gfn: the first frame written.
+ * @end: the frame after the last.
+ *
+ * For in-kernel devices, which write guest memory through the VMM's
+ * mapping (virtio/): a guest page table among the frames stops being
+ * trusted, as if the guest had rewritten it, and is protected again at
+ * the next walk through it.
+ */
+void modvm_shadow_written(struct modvm_vm *vm, u64 gfn, u64 end)
+{
+	struct modvm_shadow *sh = &vm->shadow;
+	struct shadow_gfn *g;
+
+	for (; gfn < end; gfn++) {
+		if (!modvm_shadow_is_table(vm, gfn))
+			continue;
+		mutex_lock(&sh->lock);
+		g = xa_load(&sh->gfns, gfn);
+		if (g && g->pt)
+			drop_table_locked(vm, g);
+		mutex_unlock(&sh->lock);
+	}
+}
+
 /*
  * Drop the leaves below each entry of @g that a write of @len bytes at
  * page offset @off changed (@old before, @new after) while it was present;

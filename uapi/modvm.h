@@ -53,7 +53,7 @@ struct modvm_tdp_stats {
 #define MODVM_GET_VIRTIO_TYPES	_IOR(MODVMIO, 0x50, __u64)
 
 /* modvm_virtio_create.flags */
-#define MODVM_VIRTIO_RDONLY	(1U << 0)	/* blk: refuse guest writes */
+#define MODVM_VIRTIO_RDONLY	0x1	/* blk: refuse guest writes */
 
 #define MODVM_VIRTIO_MAX_QUEUES		16
 #define MODVM_VIRTIO_MAX_QUEUE_SIZE	32768

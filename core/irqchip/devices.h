@@ -18,10 +18,11 @@
 
 #include "../modvm.h"
 
-#define MODVM_NR_IRQ_SOURCES	3
+#define MODVM_NR_IRQ_SOURCES	4
 #define MODVM_SRC_USER		0	/* KVM_IRQ_LINE, edge irqfds */
 #define MODVM_SRC_RESAMPLE	1	/* level irqfds */
 #define MODVM_SRC_PIT		2
+#define MODVM_SRC_DEVICE	3	/* in-kernel virtio devices */
 
 #define MODVM_IOAPIC_PINS	KVM_IOAPIC_NUM_PINS
 #define MODVM_PIC_PINS		16

@@ -35,6 +35,7 @@ int modvm_irqchip_set_msr(struct modvm_vcpu *vcpu, u32 index, u64 data,
 			  bool host);
 int modvm_lapic_mmio(struct modvm_vcpu *vcpu, u64 addr, int len, void *val,
 		     bool write);
+int modvm_irq_set_device_line(struct modvm_vm *vm, u32 gsi, bool level);
 int modvm_ioeventfd_write(struct modvm_vm *vm, int bus, u64 addr, int len,
 			  const void *val);
 

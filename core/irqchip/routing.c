@@ -113,6 +113,19 @@ int modvm_irq_set(struct modvm_vm *vm, int src, u32 gsi, bool level)
 }
 
 /**
+ * modvm_irq_set_device_line() - the level an in-kernel device drives.
+ * @vm: the VM.
+ * @gsi: the device's line; no two devices share one.
+ * @level: asserted or not.
+ *
+ * Return: as modvm_irq_set().
+ */
+int modvm_irq_set_device_line(struct modvm_vm *vm, u32 gsi, bool level)
+{
+	return modvm_irq_set(vm, MODVM_SRC_DEVICE, gsi, level);
+}
+
+/**
  * modvm_irq_acked() - an irqchip pin was acknowledged (EOI).
  * @chip: the irqchip.
  * @chip_id: KVM_IRQCHIP_*.
