@@ -16,6 +16,7 @@
  * A memslot being deleted or moved is not the guest's doing: an access
  * that meets one returns -EAGAIN and the worker retries a moment later.
  */
+#include <linux/delay.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -81,6 +82,26 @@ static int guest_rw(struct modvm_virtio_dev *dev, u64 gpa, void *buf, u32 len,
 		len -= n;
 	}
 	return 0;
+}
+
+/*
+ * A result the device must not lose (a used entry, a status byte): when
+ * a memslot is being changed, wait for the change to end, outside
+ * vm->srcu, which the change waits for.
+ */
+static int write_waiting(struct modvm_virtio_dev *dev, u64 gpa,
+			 const void *data, u32 len)
+{
+	int idx, r;
+
+	for (;;) {
+		idx = srcu_read_lock(&dev->vm->srcu);
+		r = guest_rw(dev, gpa, (void *)data, len, true);
+		srcu_read_unlock(&dev->vm->srcu, idx);
+		if (r != -EAGAIN)
+			return r;
+		usleep_range(20, 100);
+	}
 }
 
 /* A malformed ring: log it, stop the queue; -EINVAL for the caller. */
@@ -381,7 +402,7 @@ out:
  *
  * The guest sees it at the next modvm_vring_publish_used().
  *
- * Return: 0, -EINVAL (malformed ring), -EAGAIN.
+ * Return: 0, or -EINVAL (malformed ring).
  */
 int modvm_vring_add_used(struct modvm_vq *vq, u16 head, u32 len)
 {
@@ -389,12 +410,9 @@ int modvm_vring_add_used(struct modvm_vq *vq, u16 head, u32 len)
 		.id = to_vio32(head),
 		.len = to_vio32(len),
 	};
-	struct modvm_vm *vm = vq->dev->vm;
-	int idx, r;
+	int r;
 
-	idx = srcu_read_lock(&vm->srcu);
-	r = guest_rw(vq->dev, used_elem_gpa(vq, vq->used_idx), &e, sizeof(e), true);
-	srcu_read_unlock(&vm->srcu, idx);
+	r = write_waiting(vq->dev, used_elem_gpa(vq, vq->used_idx), &e, sizeof(e));
 	if (r)
 		return access_error(vq, r, "used ring");
 	vq->used_idx++;
@@ -405,22 +423,21 @@ int modvm_vring_add_used(struct modvm_vq *vq, u16 head, u32 len)
  * modvm_vring_publish_used() - let the guest see the used entries added.
  * @vq: the queue; dev->lock held.
  *
- * Return: 0, -EINVAL, -EAGAIN.
+ * Return: 0, or -EINVAL (malformed ring).
  */
 int modvm_vring_publish_used(struct modvm_vq *vq)
 {
-	struct modvm_vm *vm = vq->dev->vm;
-	int idx, r;
+	__le16 v = cpu_to_le16(vq->used_idx);
+	int r;
 
 	if (vq->used_idx == vq->published_used)
 		return 0;
 	smp_wmb();	/* the entries, then the index */
-	idx = srcu_read_lock(&vm->srcu);
-	r = write_u16(vq, vq->used_gpa + 2, vq->used_idx, "used ring");
-	srcu_read_unlock(&vm->srcu, idx);
-	if (!r)
-		vq->published_used = vq->used_idx;
-	return r;
+	r = write_waiting(vq->dev, vq->used_gpa + 2, &v, sizeof(v));
+	if (r)
+		return access_error(vq, r, "used ring");
+	vq->published_used = vq->used_idx;
+	return 0;
 }
 
 /**
@@ -431,7 +448,7 @@ int modvm_vring_publish_used(struct modvm_vq *vq)
  *
  * VRING_AVAIL_F_NO_INTERRUPT, or used_event with VIRTIO_RING_F_EVENT_IDX.
  *
- * Return: 0, -EINVAL, -EAGAIN.
+ * Return: 0, or -EINVAL (malformed ring).
  */
 int modvm_vring_should_signal(struct modvm_vq *vq, bool *signal)
 {
@@ -456,6 +473,11 @@ int modvm_vring_should_signal(struct modvm_vq *vq, bool *signal)
 			*signal = !(val & VRING_AVAIL_F_NO_INTERRUPT);
 	}
 	srcu_read_unlock(&vm->srcu, idx);
+	/* Memslots changing: an interrupt too many does no harm. */
+	if (r == -EAGAIN) {
+		*signal = true;
+		r = 0;
+	}
 	return r;
 }
 
@@ -466,17 +488,16 @@ int modvm_vring_should_signal(struct modvm_vq *vq, bool *signal)
  * @data: the bytes.
  * @len: how many.
  *
+ * Waits out a memslot change.
+ *
  * Return: 0; -ENOENT outside guest memory or in read-only memory;
- * -EAGAIN; -EFAULT.
+ * -EFAULT.
  */
 int modvm_virtio_write_guest(struct modvm_virtio_dev *dev, u64 gpa,
 			     const void *data, u32 len)
 {
-	int idx, r;
+	int r = write_waiting(dev, gpa, data, len);
 
-	idx = srcu_read_lock(&dev->vm->srcu);
-	r = guest_rw(dev, gpa, (void *)data, len, true);
-	srcu_read_unlock(&dev->vm->srcu, idx);
 	return r == -EROFS ? -ENOENT : r;
 }
 
