@@ -4,7 +4,8 @@
  * §2.7 split virtqueues, §5.2 block device) over a tmpfs file, driven by a
  * guest whose every register access goes through the VM's in-kernel MMIO
  * bus (lib/virtio_guest.h):
- * - the registers and config space (every width), the offered features of
+ * - the registers and config space (every width; writes to read-only ones
+ *   change nothing), the offered features of
  *   each kind of device (read-only, multiqueue, block size), FEATURES_OK
  *   for good and bad driver features, driver features frozen after it;
  * - queue setup refused for bad sizes and alignments, ignored while ready;
@@ -418,6 +419,56 @@ TEST_F_TIMEOUT(blk, features_frozen_after_features_ok, 300)
 	EXPECT_EQ(1u, vg_state(d)->irqs);
 	EXPECT_EQ((uint64_t)VIRTIO_MMIO_INT_VRING, vg_state(d)->isr_or);
 	EXPECT_EQ(0xbeef, *vq_avail_event(q));
+}
+
+/*
+ * Guest writes to read-only registers change nothing, nor does a notify
+ * of a queue the device does not have: the identity, features, queue
+ * size, InterruptStatus and ConfigGeneration read as before, and the
+ * device then works.
+ */
+TEST_F_TIMEOUT(blk, read_only_registers, 300)
+{
+	static const uint32_t ro[] = {
+		VIRTIO_MMIO_MAGIC_VALUE, VIRTIO_MMIO_VERSION,
+		VIRTIO_MMIO_DEVICE_ID, VIRTIO_MMIO_VENDOR_ID,
+		VIRTIO_MMIO_DEVICE_FEATURES, VIRTIO_MMIO_QUEUE_NUM_MAX,
+		VIRTIO_MMIO_INTERRUPT_STATUS, VIRTIO_MMIO_CONFIG_GENERATION,
+		CFG(capacity), CFG(capacity) + 4, CFG(blk_size),
+	};
+	struct vg_vm *vm = &self->vm;
+	struct vg_dev *d = &self->dev;
+	struct modvm_virtio_stats s;
+	int before[11], after[11], st;
+	uint64_t data = vg_alloc(vm, 512, 512);
+	unsigned int i;
+
+	vg_w32(vm, vg_reg(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL), 0);
+	vg_w32(vm, vg_reg(d, VIRTIO_MMIO_QUEUE_SEL), 0);
+	for (i = 0; i < 11; i++)
+		before[i] = vg_r32(vm, vg_reg(d, ro[i]));
+	for (i = 0; i < 11; i++)
+		vg_w32(vm, vg_reg(d, ro[i]), 0xa5a5a5a5);
+	for (i = 0; i < 11; i++)
+		after[i] = vg_r32(vm, vg_reg(d, ro[i]));
+	ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+	for (i = 0; i < 11; i++) {
+		TH_LOG("register %#x", ro[i]);
+		EXPECT_EQ(vg_result(vm, before[i]), vg_result(vm, after[i]));
+	}
+
+	start(_metadata, self, V1);
+	vg_write_reg(d, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	vg_write_reg(d, VIRTIO_MMIO_QUEUE_NOTIFY, MODVM_VIRTIO_MAX_QUEUES);
+	vg_write_reg(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
+	st = vg_r32(vm, vg_reg(d, VIRTIO_MMIO_STATUS));
+	ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+	EXPECT_EQ((uint64_t)S_LIVE, R(st));
+	EXPECT_EQ(VIRTIO_BLK_S_OK,
+		  blk_do(_metadata, &self->q, VIRTIO_BLK_T_IN, 0, data, 512, NULL));
+	vg_stats(d, &s);
+	EXPECT_EQ(0u, s.broken_queues);
+	EXPECT_EQ(1u, s.requests);
 }
 
 /*

@@ -7,7 +7,8 @@
  * guest memory (start, end, wrapping address) or device-writable in a
  * KVM_MEM_READONLY slot; a readable descriptor after a writable one;
  * indirect tables of bad length, outside memory, nested or with NEXT;
- * descriptor, avail and used rings outside guest memory; a request with
+ * descriptor, avail and used rings outside guest memory (also through
+ * QueueDescHigh, over a good table 4 GiB below); a request with
  * no writable status byte or a header shorter than 16 bytes.
  *
  * Each must set DEVICE_NEEDS_RESET in Status, raise a config-change
@@ -42,7 +43,7 @@ enum hostile {
 	AVAIL_AHEAD, HEAD_OOB, NEXT_OOB, DESC_LOOP, CHAIN_LONG,
 	DESC_OOB_READ, DESC_OOB_WRITE, DESC_END_OOB, DESC_WRAP, RO_SLOT_WRITE,
 	READ_AFTER_WRITE, IND_LEN_ODD, IND_LEN_ZERO, IND_OOB, IND_NESTED,
-	IND_NEXT, DESC_RING_OOB, DESC_RING_PARTIAL, AVAIL_RING_OOB,
+	IND_NEXT, DESC_RING_OOB, DESC_RING_PARTIAL, DESC_RING_HIGH, AVAIL_RING_OOB,
 	USED_RING_OOB, NO_STATUS, STATUS_READABLE, SHORT_HEADER,
 };
 
@@ -77,6 +78,7 @@ FIXTURE_VARIANT_ADD(ring, indirect_nested) { .kind = IND_NESTED };
 FIXTURE_VARIANT_ADD(ring, indirect_with_next) { .kind = IND_NEXT };
 FIXTURE_VARIANT_ADD(ring, desc_ring_outside_memory) { .kind = DESC_RING_OOB };
 FIXTURE_VARIANT_ADD(ring, desc_ring_across_memory_end) { .kind = DESC_RING_PARTIAL };
+FIXTURE_VARIANT_ADD(ring, desc_ring_above_4g) { .kind = DESC_RING_HIGH };
 FIXTURE_VARIANT_ADD(ring, avail_ring_outside_memory) { .kind = AVAIL_RING_OOB };
 FIXTURE_VARIANT_ADD(ring, used_ring_outside_memory) { .kind = USED_RING_OOB };
 FIXTURE_VARIANT_ADD(ring, no_status_byte) { .kind = NO_STATUS };
@@ -113,6 +115,10 @@ FIXTURE_SETUP(ring)
 		break;
 	case DESC_RING_PARTIAL:
 		self->q.desc = GUEST_MEM_SIZE - 4 * 16;
+		break;
+	case DESC_RING_HIGH:
+		/* QueueDescHigh 1: the table the host fills is 4 GiB below. */
+		self->q.desc += 1ull << 32;
 		break;
 	case AVAIL_RING_OOB:
 		self->q.avail = OOB;
@@ -286,6 +292,11 @@ static void post_hostile(FIXTURE_DATA(ring) *self, enum hostile kind)
 		break;
 	case DESC_RING_OOB:
 		h = 0;
+		break;
+	case DESC_RING_HIGH:
+		b[0] = (struct vg_buf){ flush, 16, 0 };
+		b[1] = (struct vg_buf){ st, 1, W };
+		h = vq_chain(q, vq_alloc(q, 2), b, 2);
 		break;
 	case DESC_RING_PARTIAL:
 		h = QSIZE - 1;		/* the 4 last descriptors lie beyond */
