@@ -476,6 +476,8 @@ struct modvm_shadow_vcpu {
  * @virtio_lock: protects @virtio_devs and @nr_virtio.
  * @virtio_devs: the in-kernel virtio devices (virtio/).
  * @nr_virtio: how many.
+ * @virtio_line_lock: protects @virtio_lines.
+ * @virtio_lines: per IOAPIC pin, the virtio devices holding it up.
  */
 struct modvm_vm {
 	struct kref refs;
@@ -497,6 +499,8 @@ struct modvm_vm {
 	struct mutex virtio_lock;	/* virtio_devs */
 	struct list_head virtio_devs;
 	u32 nr_virtio;
+	spinlock_t virtio_line_lock;	/* virtio_lines */
+	u16 virtio_lines[KVM_IOAPIC_NUM_PINS];
 };
 
 /* vcpu->mode: whether a kick must interrupt guest execution. */

@@ -181,6 +181,7 @@ int modvm_vm_create(unsigned long type)
 	xa_init(&vm->vcpus);
 	mutex_init(&vm->virtio_lock);
 	INIT_LIST_HEAD(&vm->virtio_devs);
+	spin_lock_init(&vm->virtio_line_lock);
 	modvm_irqchip_vm_init(vm);
 	r = init_srcu_struct(&vm->srcu);
 	if (r)

@@ -4,7 +4,8 @@
  * (lib/virtio_guest.h): its registers and features, buffers filled with
  * random bytes (used length the bytes given, data not constant, two reads
  * different), chained and indirect buffers, many requests in flight with
- * EVENT_IDX, and a malformed ring (NEEDS_RESET, then a reset).
+ * EVENT_IDX, a malformed ring (NEEDS_RESET, then a reset), and two
+ * devices sharing one interrupt line.
  */
 #include <string.h>
 #include <unistd.h>
@@ -236,6 +237,69 @@ TEST_F_TIMEOUT(rng, bad_head_then_reset, 300)
 	b = (struct vg_buf){ buffer(vm, 32), 32, VRING_DESC_F_WRITE };
 	EXPECT_EQ(32u, fill(_metadata, &q2, &b, 1));
 	EXPECT_TRUE(varied(vg_ptr(vm, b.addr), 32));
+}
+
+/*
+ * Two devices on one GSI: the line is up while either has InterruptStatus
+ * bits set, and goes down only when both are acknowledged.
+ */
+TEST_F_TIMEOUT(rng, shared_line, 300)
+{
+	struct vg_vm *vm = &self->vm;
+	struct vg_dev *d0 = &self->dev, d1;
+	struct modvm_virtio_create c;
+	struct vg_queue *q0 = &self->q, q1;
+	struct vg_buf b0 = { .len = 32, .flags = VRING_DESC_F_WRITE };
+	struct vg_buf b1 = b0;
+	int isr0, isr1;
+
+	vg_create_args(&c, MODVM_VIRTIO_RNG, 1);
+	c.gsi = d0->gsi;
+	ASSERT_EQ(0, vg_dev_create(vm, &d1, &c));
+	vq_init(&q1, &d1, 0, QSIZE);
+	ASSERT_EQ(0, vg_setup(d0, V1, q0, 1));
+	ASSERT_EQ(0, vg_setup(&d1, V1, &q1, 1));
+	b0.addr = buffer(vm, b0.len);
+	b1.addr = buffer(vm, b1.len);
+	EXPECT_FALSE(vg_line_up(vm, d0->gsi));
+
+	/* Device 0 completes: the line goes up. */
+	vq_post(q0, vq_chain(q0, vq_alloc(q0, 1), &b0, 1));
+	vq_notify_cmd(q0);
+	ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+	ASSERT_TRUE(vq_host_wait(q0, 1, 10000));
+	/* The interrupt follows the used index by a moment. */
+	for (isr0 = 0; isr0 < 1000 && !vg_line_up(vm, d0->gsi); isr0++)
+		usleep(1000);
+	EXPECT_TRUE(vg_line_up(vm, d0->gsi));
+
+	/* Device 1 too; acknowledging device 0 leaves it up. */
+	vq_post(&q1, vq_chain(&q1, vq_alloc(&q1, 1), &b1, 1));
+	vq_notify_cmd(&q1);
+	ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+	ASSERT_TRUE(vq_host_wait(&q1, 1, 10000));
+	for (isr1 = 0; isr1 < 1000; isr1++) {
+		struct modvm_virtio_stats s;
+
+		vg_stats(&d1, &s);
+		if (s.interrupts)
+			break;
+		usleep(1000);
+	}
+	isr0 = vg_r32(vm, vg_reg(d0, VIRTIO_MMIO_INTERRUPT_STATUS));
+	vg_w32(vm, vg_reg(d0, VIRTIO_MMIO_INTERRUPT_ACK), VIRTIO_MMIO_INT_VRING);
+	isr1 = vg_r32(vm, vg_reg(&d1, VIRTIO_MMIO_INTERRUPT_STATUS));
+	ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+	EXPECT_EQ((uint64_t)VIRTIO_MMIO_INT_VRING, R(isr0));
+	EXPECT_EQ((uint64_t)VIRTIO_MMIO_INT_VRING, R(isr1));
+	EXPECT_TRUE(vg_line_up(vm, d0->gsi));
+
+	/* Both acknowledged: down. */
+	vg_w32(vm, vg_reg(&d1, VIRTIO_MMIO_INTERRUPT_ACK), VIRTIO_MMIO_INT_VRING);
+	ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+	EXPECT_FALSE(vg_line_up(vm, d0->gsi));
+	EXPECT_TRUE(varied(vg_ptr(vm, b0.addr), b0.len));
+	EXPECT_TRUE(varied(vg_ptr(vm, b1.addr), b1.len));
 }
 
 TEST_HARNESS_MAIN

@@ -77,7 +77,8 @@ struct modvm_virtio_blk_config {
  * @type: MODVM_VIRTIO_BLK or MODVM_VIRTIO_RNG.
  * @flags: MODVM_VIRTIO_* flags.
  * @mmio_base: guest-physical address of the register page, 4 KiB aligned.
- * @gsi: the interrupt line, an IOAPIC pin (0-23) of the in-kernel irqchip.
+ * @gsi: the interrupt line, an IOAPIC pin (0-23) of the in-kernel irqchip;
+ *	devices may share one (it is up while any of them raises it).
  * @fd: the backing: for blk a regular file or block device (opened
  *	read-write unless MODVM_VIRTIO_RDONLY; opened with O_DIRECT, guest
  *	I/O bypasses the host page cache); -1 for rng. modvm takes its own
@@ -123,7 +124,6 @@ struct modvm_virtio_create {
  *   ENOTBLK @fd is neither a regular file nor a block device
  *   ENXIO   the VM has no in-kernel irqchip (KVM_CREATE_IRQCHIP)
  *   EEXIST  the page overlaps another in-kernel device (virtio, IOAPIC...)
- *   EBUSY   @gsi is already the line of another virtio device
  *   ENOSPC  the VM has MODVM_VIRTIO_MAX_DEVICES devices already
  *   ENOMEM  out of memory
  *   EIO     (as every VM ioctl) called from a process other than the VM's

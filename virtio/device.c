@@ -135,17 +135,31 @@ static int check_args(struct modvm_vm *vm, const struct modvm_virtio_create *a,
 	return 0;
 }
 
-/* Take the device's place in the VM: the GSI and a device slot. */
+/**
+ * modvm_virtio_set_line() - what a device drives on its GSI.
+ * @dev: the device.
+ * @level: up or down; a change from what it drove before.
+ *
+ * Devices may share a line, as PCI INTx pins are shared: it is up while
+ * any of them holds it up.
+ */
+void modvm_virtio_set_line(struct modvm_virtio_dev *dev, bool level)
+{
+	struct modvm_vm *vm = dev->vm;
+	u16 *up = &vm->virtio_lines[dev->gsi];
+
+	spin_lock(&vm->virtio_line_lock);
+	if (level ? !(*up)++ : !--(*up))
+		modvm_irq_set_device_line(vm, dev->gsi, level);
+	spin_unlock(&vm->virtio_line_lock);
+}
+
+/* Take one of the VM's device slots. */
 static int claim(struct modvm_vm *vm, struct modvm_virtio_dev *dev)
 {
-	struct modvm_virtio_dev *other;
-
 	lockdep_assert_held(&vm->virtio_lock);
 	if (vm->nr_virtio >= MODVM_VIRTIO_MAX_DEVICES)
 		return -ENOSPC;
-	list_for_each_entry(other, &vm->virtio_devs, link)
-		if (other->gsi == dev->gsi)
-			return -EBUSY;
 	list_add(&dev->link, &vm->virtio_devs);
 	vm->nr_virtio++;
 	return 0;
@@ -179,6 +193,7 @@ static struct modvm_virtio_dev *dev_alloc(struct modvm_vm *vm,
 	spin_lock_init(&dev->isr_lock);
 	init_llist_head(&dev->done_list);
 	init_waitqueue_head(&dev->idle);
+	spin_lock_init(&dev->busy_lock);
 	spin_lock_init(&dev->pool_lock);
 	INIT_LIST_HEAD(&dev->pool_list);
 	init_waitqueue_head(&dev->pool_wait);

@@ -53,7 +53,7 @@ static void set_line(struct modvm_virtio_dev *dev, bool level)
 	if (dev->line == level)
 		return;
 	dev->line = level;
-	modvm_irq_set_device_line(dev->vm, dev->gsi, level);
+	modvm_virtio_set_line(dev, level);
 }
 
 /**
@@ -125,7 +125,7 @@ static void vq_reset(struct modvm_vq *vq)
 	vq->last_avail = 0;
 	vq->used_idx = 0;
 	vq->published_used = 0;
-	vq->signalled_valid = false;
+	vq->signalled_used = 0;
 	vq->broken = false;
 }
 
@@ -171,7 +171,8 @@ static void write_queue_ready(struct modvm_virtio_dev *dev, u32 val)
 		vq->last_avail = 0;
 		vq->used_idx = 0;
 		vq->published_used = 0;
-		vq->signalled_valid = false;
+		/* The guest has seen used index 0: used_event counts from it. */
+		vq->signalled_used = 0;
 		vq->ready = true;
 		if (dev->status & VIRTIO_CONFIG_S_DRIVER_OK)
 			modvm_virtio_kick(dev, vq->index);

@@ -73,8 +73,8 @@ struct modvm_vchain {
  * @last_avail: the next avail ring entry to take.
  * @used_idx: the used index as the device will publish it.
  * @published_used: the used index the guest can see.
- * @signalled_used: the used index at the last interrupt (EVENT_IDX);
- *	@signalled_valid: whether it is known.
+ * @signalled_used: the used index at the last interrupt (EVENT_IDX),
+ *	or 0 from QueueReady.
  * @broken: stopped on a malformed ring until a reset.
  * @inflight: requests taken and not completed.
  */
@@ -89,7 +89,6 @@ struct modvm_vq {
 	u16 used_idx;
 	u16 published_used;
 	u16 signalled_used;
-	bool signalled_valid;
 	bool broken;
 	u32 inflight;
 };
@@ -169,6 +168,8 @@ struct modvm_virtio_ops {
  * @quiescing: resets or queue disables waiting for @busy to drain: the
  *	worker takes no new requests meanwhile.
  * @idle: where they wait.
+ * @busy_lock: held by the completion that drops @busy to 0 until it is
+ *	done with the device, and by a waiter checking @busy.
  * @worker: the thread serving the rings.
  * @pool_lock: protects @pool_list.
  * @pool_list: blocking work for @pool_threads.
@@ -205,6 +206,7 @@ struct modvm_virtio_dev {
 	atomic_t busy;
 	u32 quiescing;
 	wait_queue_head_t idle;
+	spinlock_t busy_lock;	/* the last completion's end, see @busy */
 	struct task_struct *worker;
 	spinlock_t pool_lock;	/* pool_list */
 	struct list_head pool_list;
@@ -235,6 +237,8 @@ static inline bool modvm_virtio_has(struct modvm_virtio_dev *dev, int bit)
 /* device.c */
 extern const struct modvm_virtio_ops modvm_virtio_blk_ops;
 extern const struct modvm_virtio_ops modvm_virtio_rng_ops;
+
+void modvm_virtio_set_line(struct modvm_virtio_dev *dev, bool level);
 
 /* mmio.c */
 extern const struct modvm_iodev_ops modvm_virtio_mmio_ops;

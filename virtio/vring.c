@@ -462,10 +462,8 @@ int modvm_vring_should_signal(struct modvm_vq *vq, bool *signal)
 	if (modvm_virtio_has(vq->dev, VIRTIO_RING_F_EVENT_IDX)) {
 		r = read_u16(vq, used_event_gpa(vq), &val, "avail ring");
 		if (!r) {
-			*signal = !vq->signalled_valid ||
-				  vring_need_event(val, vq->published_used, old);
+			*signal = vring_need_event(val, vq->published_used, old);
 			vq->signalled_used = vq->published_used;
-			vq->signalled_valid = true;
 		}
 	} else {
 		r = read_u16(vq, vq->avail_gpa, &val, "avail ring");

@@ -62,12 +62,12 @@ void modvm_vreq_done(struct modvm_vreq *req)
 	wake_up_process(dev->worker);
 	/*
 	 * Last: once busy is 0 the device may be freed, and a waiter
-	 * returns only after taking the waitqueue lock this holds.
+	 * returns only after taking busy_lock, which this holds.
 	 */
-	spin_lock_irqsave(&dev->idle.lock, flags);
+	spin_lock_irqsave(&dev->busy_lock, flags);
 	if (atomic_dec_and_test(&dev->busy))
-		wake_up_locked(&dev->idle);
-	spin_unlock_irqrestore(&dev->idle.lock, flags);
+		wake_up(&dev->idle);
+	spin_unlock_irqrestore(&dev->busy_lock, flags);
 }
 
 /**
@@ -98,9 +98,9 @@ void modvm_virtio_quiesce(struct modvm_virtio_dev *dev)
 	lockdep_assert_held(&dev->lock);
 	dev->quiescing++;
 	mutex_unlock(&dev->lock);
-	spin_lock_irq(&dev->idle.lock);
-	wait_event_lock_irq(dev->idle, !atomic_read(&dev->busy), dev->idle.lock);
-	spin_unlock_irq(&dev->idle.lock);
+	spin_lock_irq(&dev->busy_lock);
+	wait_event_lock_irq(dev->idle, !atomic_read(&dev->busy), dev->busy_lock);
+	spin_unlock_irq(&dev->busy_lock);
 	mutex_lock(&dev->lock);
 }
 
