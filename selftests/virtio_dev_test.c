@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/virtio_blk.h>
 
@@ -546,6 +547,64 @@ TEST_F_TIMEOUT(dev, process_exit_with_io_in_flight, 300)
 	EXPECT_EQ(GUEST_DONE, vq_run(&q, &r.head, 1));
 	EXPECT_EQ(VIRTIO_BLK_S_OK, vg_blk_status(&vm, &r));
 	vg_vm_destroy(&vm);
+	close(file);
+}
+
+/*
+ * Processes killed with writes in flight, again and again: every device
+ * goes (the module unloads: nothing holds it), and kernel memory comes
+ * back (a device, its threads and requests leaked per cycle would show).
+ */
+TEST_F_TIMEOUT(dev, unload_after_kills_with_io_in_flight, 600)
+{
+	int file = vg_backing(FILE_SIZE, SEED, O_RDWR);
+	long slab0, slab1, free0, free1;
+	int ready[2], status, i, fd;
+	struct vg_queue q;
+	struct vg_vm vm;
+	struct vg_dev d;
+	pid_t pid;
+	char c;
+
+	VG_REQUIRE_TYPE(MODVM_VIRTIO_BLK);
+	if (!modvm_is_modvm())
+		SKIP(return, "only for modvm's own module");
+	ASSERT_EQ(0, pipe(ready));
+	slab0 = modvm_meminfo_kb("Slab");
+	free0 = modvm_meminfo_kb("MemFree");
+	for (i = 0; i < 20; i++) {
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			vg_vm_create(&vm);
+			start_writes(_metadata, &vm, &d, file, &q);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(1);
+			vg_wait_ticks(&vm, 1000000);
+			vg_exec(&vm, NULL);
+			_exit(2);
+		}
+		ASSERT_EQ(1, read(ready[0], &c, 1));
+		kill(pid, SIGKILL);
+		status = wait_child(pid, 60000);
+		ASSERT_NE(-1, status);
+		EXPECT_TRUE(WIFSIGNALED(status));
+	}
+	ASSERT_TRUE(file_settles(file, 5000));
+	slab1 = modvm_meminfo_kb("Slab");
+	free1 = modvm_meminfo_kb("MemFree");
+	TH_LOG("after 20 kills: Slab %+ld KiB, MemFree %+ld KiB",
+	       slab1 - slab0, free1 - free0);
+	EXPECT_LT(slab1 - slab0, 256);
+	EXPECT_GT(free1 - free0, -2048);
+
+	ASSERT_EQ(0, syscall(SYS_delete_module, MODVM_MODULE_NAME, O_NONBLOCK));
+	fd = open(modvm_module_path(), O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, syscall(SYS_finit_module, fd, "", 0));
+	close(fd);
+	close(ready[0]);
+	close(ready[1]);
 	close(file);
 }
 
