@@ -13,9 +13,10 @@
 #    ends with SIGKILL; one boot in all, as a boot takes minutes in bochs:
 #    ext4_round_trip: the guest makes ext4 on vda, writes files of random
 #      data, and their SHA-256 sums are the same after a sync and a drop of
-#      the page cache and after a umount/mount cycle; on the host,
-#      e2fsck -fn passes and the files debugfs reads out of the image have
-#      the sums the guest printed;
+#      the page cache and after a umount/mount cycle; on the host, after
+#      the kill (vda was unmounted before), e2fsck -fn passes and the
+#      files debugfs reads out of the image have the sums the guest
+#      printed;
 #    read_only_disk: the guest sees vdb read-only, a write to /dev/vdb
 #      fails, a read-write mount fails or ends read-only, a file cannot be
 #      created on it, its file reads back with the host's sum, and the
