@@ -156,14 +156,10 @@ $(BENCH_BLK)/blkmon: $(SRC)/bench/blkmon.c $(SRC)/uapi/modvm.h
 	@echo "  CC      $@"
 	@$(CC) $(CFLAGS_USER) -o $@ $<
 
-# The guest of make guest plus /blkbench and /blkrun: Linux takes
-# concatenated cpio archives.
-$(BENCH_BLK)/initrd: $(BUILD)/guest/initrd $(BENCH_BLK)/blkbench $(SRC)/bench/blkrun
-	@rm -rf $(BENCH_BLK)/root && mkdir -p $(BENCH_BLK)/root
-	@cp $(BENCH_BLK)/blkbench $(SRC)/bench/blkrun $(BENCH_BLK)/root/
-	@(cd $(BENCH_BLK)/root && find . | LC_ALL=C sort | \
-		cpio -o -H newc --quiet -R 0:0 | gzip -1) >$(BENCH_BLK)/bench.cpio.gz
-	@cat $(BUILD)/guest/initrd $(BENCH_BLK)/bench.cpio.gz >$@
+# The guest of make guest plus /blkbench, /blkrun and virtio_pci.
+$(BENCH_BLK)/initrd: $(BUILD)/guest/initrd $(BENCH_BLK)/blkbench $(SRC)/bench/blkrun \
+		$(SRC)/bench/blk-initrd
+	@$(SRC)/bench/blk-initrd $(BUILD)/guest/initrd $(BENCH_BLK)/blkbench $@
 	@echo "  GUEST   $@"
 
 checkpatch: $(LINUX_SRC)/.extracted

@@ -6,22 +6,27 @@
  * each "blkbench-begin phase=P" line and the "blkbench phase=P ..." result
  * that follows samples, in the emulated host:
  *   - the host's clock (host_secs: a check on the guest's clock);
- *   - /proc/stat: CPU time by kind, in percent of one CPU (ncpu of them);
+ *   - /proc/stat: CPU time by kind, in percent of one CPU (ncpu of them),
+ *     and cpu_acct, the share of ncpu x host_secs it accounted at all
+ *     (well below 100: the emulated host was starved by its emulator);
  *   - the CPU time of each thread of process PID and of the kernel
  *     threads whose name holds PID as a number (modvm's virtio workers
  *     modvm-blk-PID and pool threads modvm-blk-PID/N, KVM's kvm-*-PID),
  *     in percent of one CPU: thr_NAME=PCT, the process's first thread
  *     named main, threads that share a name numbered in tid order
  *     (modvm-run-1 is the vCPU thread of a one-vCPU modvm-run);
+ *   - how much of PID's memory is in transparent huge pages (vmm_thp_MB:
+ *     its guest RAM, mostly: 2 MiB NPT leaves, fewer nested page faults);
  *   - with modvm, the counters of every modvm virtio device PID has open
  *     (MODVM_VIRTIO_GET_STATS on a copy of its fd from pidfd_getfd()):
  *     notifies, requests, interrupts, bytes, max_inflight, and ratios.
  * and prints, after the result line,
  *   blkres LABEL phase=P ... host_secs=X host_MBps=X host_iops=X
- *   blkmon LABEL phase=P host_secs=X ncpu=N cpu_user=.. ... thr_..=..
+ *   blkmon LABEL phase=P host_secs=X ncpu=N cpu_acct=.. cpu_user=.. ...
+ *          thr_..=.. vmm_thp_MB=.. [v_notifies=.. v_requests=.. ...]
  *
  *   blkmon [--pid PID] [--label TEXT] [--boot-timeout SECS]
- *          [--phase-timeout SECS] [--stats]
+ *          [--idle-timeout SECS] [--pin CPU] [--stats]
  *
  * The phase is timed by the host's clock from the begin line to the
  * "blkbench-end" line; the result line gets host_secs, host_MBps and
@@ -29,8 +34,11 @@
  *
  * --boot-timeout: SIGKILL PID when no line holding "modvm-guest: init"
  * came within SECS (a guest stuck in early boot); exit status 3 then.
- * --phase-timeout: SIGKILL PID when a phase has not ended SECS after it
- * began (a guest stuck in the middle); exit status 4 then.
+ * --idle-timeout: SIGKILL PID when, after that line, nothing came on the
+ * console for SECS (a guest stuck later: longer than a phase); exit
+ * status 4 then. The time to that line is printed:
+ *   blkmon LABEL boot_secs=X
+ * --pin CPU: see pin_kthreads() below.
  * --stats: print the virtio counters of PID once and exit.
  */
 #define _GNU_SOURCE
@@ -41,6 +49,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -302,6 +311,54 @@ static void take(struct sample *s)
 	}
 }
 
+/* kB of PID's memory in transparent huge pages (its guest RAM, mostly). */
+static long anon_huge_kb(void)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * --pin CPU: PID was started bound to CPU (taskset), its threads with it;
+ * bind the kernel threads named after it (modvm's device threads, KVM's
+ * per-VM threads) there too, as they come.
+ */
+static void pin_kthreads(int cpu)
+{
+	char path[PATH_MAX], comm[32];
+	unsigned long long ticks;
+	struct dirent *de;
+	cpu_set_t one;
+	int ppid;
+	DIR *d;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	d = opendir("/proc");
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if (read_stat(path, comm, sizeof(comm), &ppid, &ticks) && ppid == 2 &&
+		    holds_number(comm, pid))
+			sched_setaffinity(atoi(de->d_name), sizeof(one), &one);
+	}
+	closedir(d);
+}
+
 static int cmp_pct(const void *a, const void *b)
 {
 	const double *x = a, *y = b;
@@ -315,9 +372,17 @@ static void report(const char *phase, const struct sample *a, const struct sampl
 					     "irq", "softirq", "steal", "guest" };
 	double secs = b->t - a->t, ticks = secs * hz, pct[MAX_THREADS][2];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned long long acct;
 	int i, j, n = 0;
 
-	printf("blkmon %s phase=%s host_secs=%.3f ncpu=%ld", label, phase, secs, ncpu);
+	/*
+	 * The share of ncpu x secs that /proc/stat accounted: well below 100,
+	 * the emulated host itself lost time (its emulator was starved).
+	 */
+	for (i = 0, acct = 0; i < 8; i++)
+		acct += b->cpu[i] - a->cpu[i];
+	printf("blkmon %s phase=%s host_secs=%.3f ncpu=%ld cpu_acct=%.0f", label, phase, secs,
+	       ncpu, acct / (ticks * ncpu) * 100);
 	for (i = 0; i < 9; i++) {
 		unsigned long long d = b->cpu[i] - a->cpu[i];
 
@@ -340,6 +405,8 @@ static void report(const char *phase, const struct sample *a, const struct sampl
 	for (i = 0; i < n; i++)
 		if (pct[i][0] >= 0.5 || i < 3)
 			printf(" thr_%s=%.0f", b->threads[(int)pct[i][1]].name, pct[i][0]);
+	if (pid)
+		printf(" vmm_thp_MB=%ld", anon_huge_kb() / 1024);
 	if (a->have_stats && b->have_stats) {
 		const struct modvm_virtio_stats *x = &a->stats, *y = &b->stats;
 		unsigned long long req = y->requests - x->requests;
@@ -381,9 +448,7 @@ static void print_stats(void)
 	       s.status, s.broken_queues);
 }
 
-static double phase_timeout;
 static bool phase_open;
-static double phase_start;
 
 static uint64_t result_field(const char *l, const char *name)
 {
@@ -407,7 +472,6 @@ static void line(char *l)
 		phase[strcspn(phase, " \r")] = 0;
 		take(&begin);
 		phase_open = true;
-		phase_start = begin.t;
 		ended = false;
 		return;
 	}
@@ -432,8 +496,9 @@ static void line(char *l)
 
 int main(int argc, char **argv)
 {
-	double boot_timeout = 0, start = now();
+	double boot_timeout = 0, idle_timeout = 0, start = now(), last_input = start;
 	bool booted = false, killed = false, stats = false, boot_hung = false;
+	int pin_cpu = -1;
 	char buf[4096], acc[8192];
 	size_t acc_len = 0;
 	int i;
@@ -445,13 +510,15 @@ int main(int argc, char **argv)
 			label = argv[++i];
 		else if (!strcmp(argv[i], "--boot-timeout") && i + 1 < argc)
 			boot_timeout = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--phase-timeout") && i + 1 < argc)
-			phase_timeout = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc)
+			idle_timeout = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--pin") && i + 1 < argc)
+			pin_cpu = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--stats"))
 			stats = true;
 		else {
 			fprintf(stderr, "usage: blkmon [--pid PID] [--label TEXT]"
-				" [--boot-timeout SECS] [--phase-timeout SECS] [--stats]\n");
+				" [--boot-timeout SECS] [--idle-timeout SECS] [--pin CPU] [--stats]\n");
 			return 2;
 		}
 	}
@@ -469,8 +536,11 @@ int main(int argc, char **argv)
 		struct pollfd pfd = { .fd = 0, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+		/* Fast while a VMM starts its threads. */
+		if (poll(&pfd, 1, now() - start < 5 ? 10 : 200) < 0 && errno != EINTR)
 			break;
+		if (pin_cpu >= 0 && pid)
+			pin_kthreads(pin_cpu);
 		if (!booted && boot_timeout > 0 && pid && !killed &&
 		    now() - start > boot_timeout) {
 			printf("blkmon %s: no guest init within %.0f s: killing %d\n",
@@ -478,10 +548,9 @@ int main(int argc, char **argv)
 			kill(pid, SIGKILL);
 			killed = boot_hung = true;
 		}
-		if (phase_open && phase_timeout > 0 && pid && !killed &&
-		    now() - phase_start > phase_timeout) {
-			printf("blkmon %s: phase not done within %.0f s: killing %d\n",
-			       label, phase_timeout, pid);
+		if (idle_timeout > 0 && booted && pid && !killed && now() - last_input > idle_timeout) {
+			printf("blkmon %s: nothing on the console for %.0f s: killing %d\n",
+			       label, idle_timeout, pid);
 			kill(pid, SIGKILL);
 			killed = true;
 		}
@@ -492,6 +561,7 @@ int main(int argc, char **argv)
 			continue;
 		if (n <= 0)
 			break;
+		last_input = now();
 		fwrite(buf, 1, n, stdout);
 		for (i = 0; i < n; i++) {
 			if (buf[i] != '\n') {
@@ -501,8 +571,10 @@ int main(int argc, char **argv)
 			}
 			acc[acc_len] = 0;
 			acc_len = 0;
-			if (strstr(acc, "modvm-guest: init"))
+			if (!booted && strstr(acc, "modvm-guest: init")) {
 				booted = true;
+				printf("blkmon %s boot_secs=%.1f\n", label, now() - start);
+			}
 			/* Our lines after the line they are about. */
 			fflush(stdout);
 			line(acc);
