@@ -281,16 +281,63 @@ static int chain_add(struct modvm_vq *vq, struct modvm_vchain *c, u64 gpa,
 	return 0;
 }
 
+/* Descriptors read ahead: chains mostly run through consecutive ones. */
+#define DESC_AHEAD	16
+
+struct desc_cache {
+	u64 table;		/* guest-physical address of the table */
+	u32 size;		/* its entries */
+	u32 first, nr;		/* entries held: [first, first + nr) */
+	struct vring_desc d[DESC_AHEAD];
+};
+
+static void desc_cache_init(struct desc_cache *dc, u64 table, u32 size)
+{
+	dc->table = table;
+	dc->size = size;
+	dc->first = 0;
+	dc->nr = 0;
+}
+
+/*
+ * Descriptor @i (below dc->size) of the table, each read from guest
+ * memory once per walk. Under vm->srcu.
+ */
+static int read_desc(struct modvm_virtio_dev *dev, struct desc_cache *dc,
+		     u32 i, struct vring_desc *d)
+{
+	u32 n = min_t(u32, DESC_AHEAD, dc->size - i);
+	int r;
+
+	if (i < dc->first || i >= dc->first + dc->nr) {
+		r = guest_rw(dev, dc->table + sizeof(*d) * (u64)i, dc->d,
+			     n * sizeof(*d), false);
+		/* What lies beyond @i may be outside memory: just @i then. */
+		if (r && n > 1) {
+			n = 1;
+			r = guest_rw(dev, dc->table + sizeof(*d) * (u64)i, dc->d,
+				     sizeof(*d), false);
+		}
+		if (r)
+			return r;
+		dc->first = i;
+		dc->nr = n;
+	}
+	*d = dc->d[i - dc->first];
+	return 0;
+}
+
 /* Follow the chain at @head into @c. Under vm->srcu. */
 static int walk_chain(struct modvm_vq *vq, u16 head, struct modvm_vchain *c)
 {
-	u64 table = vq->desc_gpa;
-	u32 size = vq->num, count = 0;
 	bool indirect = false, in_seen = false;
+	struct desc_cache dc;
+	u32 count = 0;
 	u16 i = head;
 	int r;
 
 	chain_reset(c, head);
+	desc_cache_init(&dc, vq->desc_gpa, vq->num);
 	for (;;) {
 		struct vring_desc d;
 		u16 flags;
@@ -299,7 +346,7 @@ static int walk_chain(struct modvm_vq *vq, u16 head, struct modvm_vchain *c)
 
 		if (++count > vq->num)
 			return bad(vq, "chain at %u longer than the queue", head);
-		r = guest_rw(vq->dev, table + 16 * (u64)i, &d, sizeof(d), false);
+		r = read_desc(vq->dev, &dc, i, &d);
 		if (r)
 			return access_error(vq, r, indirect ? "indirect table" :
 							      "descriptor table");
@@ -315,8 +362,7 @@ static int walk_chain(struct modvm_vq *vq, u16 head, struct modvm_vchain *c)
 				return bad(vq, "indirect descriptor with a next");
 			if (!len || len % sizeof(d) || addr + len < addr)
 				return bad(vq, "indirect table of %u bytes", len);
-			table = addr;
-			size = len / sizeof(d);
+			desc_cache_init(&dc, addr, len / sizeof(d));
 			indirect = true;
 			i = 0;
 			count--;	/* it only points at the chain */
@@ -336,7 +382,7 @@ static int walk_chain(struct modvm_vq *vq, u16 head, struct modvm_vchain *c)
 		if (!(flags & VRING_DESC_F_NEXT))
 			return 0;
 		i = vio16(d.next);
-		if (i >= size)
+		if (i >= dc.size)
 			return bad(vq, "next index %u beyond its table", i);
 	}
 }
