@@ -73,22 +73,38 @@ struct modvm_virtio_blk_config {
 };
 
 /**
+ * struct modvm_virtio_net_config - what a network device is created with.
+ * @mac: the guest's MAC address (VIRTIO_NET_F_MAC), unicast; all zero to
+ *	offer none (the guest driver then makes one up).
+ * @pad: must be 0.
+ */
+struct modvm_virtio_net_config {
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+/**
  * struct modvm_virtio_create - MODVM_CREATE_VIRTIO.
- * @type: MODVM_VIRTIO_BLK or MODVM_VIRTIO_RNG.
+ * @type: MODVM_VIRTIO_BLK, MODVM_VIRTIO_NET or MODVM_VIRTIO_RNG.
  * @flags: MODVM_VIRTIO_* flags.
  * @mmio_base: guest-physical address of the register page, 4 KiB aligned.
  * @gsi: the interrupt line, an IOAPIC pin (0-23) of the in-kernel irqchip;
  *	devices may share one (it is up while any of them raises it).
  * @fd: the backing: for blk a regular file or block device (opened
  *	read-write unless MODVM_VIRTIO_RDONLY; opened with O_DIRECT, guest
- *	I/O bypasses the host page cache); -1 for rng. modvm takes its own
+ *	I/O bypasses the host page cache); for net a tap attached to its
+ *	interface, opened with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR (modvm sets
+ *	its vnet header size to 12, the virtio 1 header, and its offloads
+ *	to what the guest negotiates); -1 for rng. modvm takes its own
  *	reference: userspace may close it afterwards.
  * @num_queues: virtqueues (blk: 1 to MODVM_VIRTIO_MAX_QUEUES, more than
- *	one offers VIRTIO_BLK_F_MQ; rng: 1); 0 for 1.
+ *	one offers VIRTIO_BLK_F_MQ; net: 2, one receive and one transmit
+ *	queue; rng: 1); 0 for the least.
  * @queue_size: QueueNumMax of every queue, a power of two from 2 to
  *	MODVM_VIRTIO_MAX_QUEUE_SIZE; 0 for MODVM_VIRTIO_DEFAULT_QUEUE_SIZE.
  * @reserved0: must be 0.
- * @blk: blk devices: their configuration (zero for other types).
+ * @blk: blk devices: their configuration.
+ * @net: net devices: their configuration.
  * @config: the room reserved for every type's configuration.
  * @reserved: must be 0.
  */
@@ -103,6 +119,7 @@ struct modvm_virtio_create {
 	__u32 reserved0;
 	union {
 		struct modvm_virtio_blk_config blk;
+		struct modvm_virtio_net_config net;
 		__u8 config[64];
 	};
 	__u64 reserved[4];
@@ -118,7 +135,10 @@ struct modvm_virtio_create {
  *   EINVAL  unknown @flags, nonzero reserved fields, @mmio_base not 4 KiB
  *           aligned or beyond guest-physical addresses, @gsi above 23,
  *           @num_queues or @queue_size out of range, a bad @blk.blk_size,
- *           a serial for a non-blk device, or an @fd for rng
+ *           configuration bytes the type does not have, a multicast
+ *           @net.mac, an @fd for rng, or for net an @fd that is not a tap
+ *           attached to an interface with IFF_TAP | IFF_NO_PI |
+ *           IFF_VNET_HDR
  *   EBADF   @fd is not an open file descriptor, or blk without
  *           MODVM_VIRTIO_RDONLY on one not open for writing
  *   ENOTBLK @fd is neither a regular file nor a block device
@@ -145,6 +165,17 @@ struct modvm_virtio_create {
  * @resets: device resets (Status 0) by the guest.
  * @status: the Status register now (DEVICE_NEEDS_RESET included).
  * @broken_queues: bit N set: queue N stopped on a malformed ring.
+ * @rx_packets: net: packets from the tap put in the guest's buffers.
+ * @rx_bytes: net: their bytes (without the virtio-net header).
+ * @rx_dropped: net: packets from the tap dropped because the guest's
+ *	buffers could not hold them (packets that wait while the guest
+ *	offers no buffers are bounded by the tap's queue: its own counter
+ *	tx_dropped counts what overflows it).
+ * @tx_packets: net: packets the guest sent that the tap took.
+ * @tx_bytes: net: their bytes (without the virtio-net header).
+ * @tx_dropped: net: packets the guest sent that were dropped: a chain
+ *	without a whole header or frame, with a writable buffer, larger
+ *	than 64 KiB, a header the tap refused, or no interface behind it.
  * @reserved: 0.
  */
 struct modvm_virtio_stats {
@@ -160,6 +191,12 @@ struct modvm_virtio_stats {
 	__u64 resets;
 	__u32 status;
 	__u32 broken_queues;
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 rx_dropped;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 tx_dropped;
 	__u64 reserved[6];
 };
 

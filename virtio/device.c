@@ -21,6 +21,7 @@
 
 static const struct modvm_virtio_ops *const device_types[] = {
 	&modvm_virtio_blk_ops,
+	&modvm_virtio_net_ops,
 	&modvm_virtio_rng_ops,
 };
 
@@ -68,6 +69,8 @@ static int modvm_virtio_release(struct inode *inode, struct file *filp)
 	mutex_lock(&dev->lock);
 	modvm_virtio_quiesce(dev);
 	mutex_unlock(&dev->lock);
+	if (dev->ops->detach)
+		dev->ops->detach(dev);
 	modvm_virtio_threads_stop(dev);
 	modvm_virtio_lower_line(dev);
 	dev->ops->destroy(dev);
@@ -117,7 +120,7 @@ static int check_args(struct modvm_vm *vm, const struct modvm_virtio_create *a,
 {
 	int i;
 
-	if (a->flags & ~MODVM_VIRTIO_RDONLY || a->reserved0)
+	if (a->flags & ~ops->flags || a->reserved0)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
 		if (a->reserved[i])
@@ -127,7 +130,8 @@ static int check_args(struct modvm_vm *vm, const struct modvm_virtio_create *a,
 		return -EINVAL;
 	if (a->gsi >= KVM_IOAPIC_NUM_PINS)
 		return -EINVAL;
-	if (a->num_queues > ops->max_queues)
+	if (a->num_queues &&
+	    (a->num_queues < ops->min_queues || a->num_queues > ops->max_queues))
 		return -EINVAL;
 	if (a->queue_size && (!is_power_of_2(a->queue_size) || a->queue_size < 2 ||
 			      a->queue_size > MODVM_VIRTIO_MAX_QUEUE_SIZE))
@@ -177,7 +181,7 @@ static struct modvm_virtio_dev *dev_alloc(struct modvm_vm *vm,
 					  const struct modvm_virtio_ops *ops,
 					  const struct modvm_virtio_create *a)
 {
-	u16 nr_queues = a->num_queues ?: 1, i;
+	u16 nr_queues = a->num_queues ?: ops->min_queues, i;
 	struct modvm_virtio_dev *dev;
 
 	dev = kzalloc(struct_size(dev, vqs, nr_queues), GFP_KERNEL_ACCOUNT);
@@ -257,10 +261,12 @@ long modvm_virtio_create(struct modvm_vm *vm, void __user *argp)
 	r = modvm_virtio_threads_start(dev);
 	if (r)
 		goto unclaim;
+	if (ops->attach)
+		ops->attach(dev);
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		r = fd;
-		goto stop;
+		goto detach;
 	}
 	file = anon_inode_getfile("modvm-virtio", &modvm_virtio_fops, dev, O_RDWR);
 	if (IS_ERR(file)) {
@@ -281,7 +287,9 @@ long modvm_virtio_create(struct modvm_vm *vm, void __user *argp)
 
 put_fd:
 	put_unused_fd(fd);
-stop:
+detach:
+	if (ops->detach)
+		ops->detach(dev);
 	modvm_virtio_threads_stop(dev);
 unclaim:
 	unclaim(vm, dev);

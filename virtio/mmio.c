@@ -8,7 +8,8 @@
  * Registers below 0x100 are 32-bit and aligned; other accesses to them
  * read 0 and are ignored, as the spec lets a device do. Write-only
  * registers read 0; read-only ones ignore writes. The configuration space
- * from 0x100 takes any width.
+ * from 0x100 takes any width; a device that changes it (net's link
+ * status) bumps ConfigGeneration.
  *
  * Interrupts: InterruptStatus bits (used buffer, configuration change)
  * hold the GSI up while any is set: the line is level-triggered, so the
@@ -198,7 +199,9 @@ static void write_status(struct modvm_virtio_dev *dev, u32 val)
 	if ((val & VIRTIO_CONFIG_S_FEATURES_OK) &&
 	    !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		if ((dev->driver_features & ~dev->features) ||
-		    !(dev->driver_features & BIT_ULL(VIRTIO_F_VERSION_1)))
+		    !(dev->driver_features & BIT_ULL(VIRTIO_F_VERSION_1)) ||
+		    (dev->ops->features_ok &&
+		     dev->ops->features_ok(dev, dev->driver_features)))
 			val &= ~VIRTIO_CONFIG_S_FEATURES_OK;
 		else
 			dev->negotiated = dev->driver_features;
@@ -360,7 +363,7 @@ static int mmio_read(struct modvm_vcpu *vcpu, struct modvm_iodev *iodev,
 	memset(data, 0, len);
 	if (off >= VIRTIO_MMIO_CONFIG) {
 		off -= VIRTIO_MMIO_CONFIG;
-		/* Fixed at creation: no lock needed. */
+		/* Bytes the worker may change (net's link): no lock. */
 		if (off < dev->config_len)
 			memcpy(data, dev->config + off,
 			       min_t(u32, len, dev->config_len - off));

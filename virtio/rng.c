@@ -68,6 +68,7 @@ const struct modvm_virtio_ops modvm_virtio_rng_ops = {
 	.type = MODVM_VIRTIO_RNG,
 	.name = "rng",
 	.req_size = sizeof(struct modvm_vreq),
+	.min_queues = 1,
 	.max_queues = 1,
 	.create = rng_create,
 	.destroy = rng_destroy,

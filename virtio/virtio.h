@@ -3,7 +3,7 @@
  * In-kernel virtio devices, shared by the files of virtio/: the
  * virtio-mmio transport (mmio.c), split virtqueues in guest memory
  * (vring.c), the threads that serve them (worker.c), device creation and
- * lifetime (device.c) and the device types (blk.c, rng.c).
+ * lifetime (device.c) and the device types (blk.c, net.c, rng.c).
  *
  * Locking: dev->lock (a mutex) covers the transport state the guest
  * configures (status, features, queue setup) and the rings: the worker
@@ -119,11 +119,23 @@ struct modvm_vreq {
  * @type: its virtio device ID.
  * @name: for thread names and log lines.
  * @req_size: bytes of its request structure (struct modvm_vreq first).
- * @max_queues: most queues it can be created with.
+ * @flags: the MODVM_VIRTIO_* creation flags it takes.
+ * @min_queues: fewest queues it can be created with (and the default);
+ *	@max_queues: most.
  * @io_threads: pool threads for blocking work, 0 for none.
  * @create: check the arguments and set up the device (dev->features,
  *	dev->config, dev->priv); errno as MODVM_CREATE_VIRTIO documents.
+ * @attach: optional: once the threads run, start taking work from the
+ *	backing (a tap's wake-ups), which may kick queues from then on.
+ * @detach: optional: undo @attach, before the threads stop.
  * @destroy: free what @create set up; no request is left.
+ * @features_ok: optional: the driver asks for FEATURES_OK with @features
+ *	(a subset of dev->features); 0 to accept, else it does not stick.
+ *	With dev->lock held, in a vCPU thread.
+ * @serve: optional: serve a notified queue in the worker, with dev->lock
+ *	held, instead of modvm_virtio_serve_requests() (a queue whose
+ *	buffers wait for data that comes from the backing, as net's receive
+ *	queue). Returns what modvm_virtio_serve_requests() returns.
  * @start: serve a request just taken, in the worker with dev->lock held.
  *	Returns 0 after it completed (modvm_vreq_done()) or was handed on to
  *	complete later; -EINVAL when the chain is unusable for this device,
@@ -135,11 +147,16 @@ struct modvm_virtio_ops {
 	u32 type;
 	const char *name;
 	size_t req_size;
-	u16 max_queues;
+	u32 flags;
+	u16 min_queues, max_queues;
 	u16 io_threads;
 	int (*create)(struct modvm_virtio_dev *dev,
 		      const struct modvm_virtio_create *args);
+	void (*attach)(struct modvm_virtio_dev *dev);
+	void (*detach)(struct modvm_virtio_dev *dev);
 	void (*destroy)(struct modvm_virtio_dev *dev);
+	int (*features_ok)(struct modvm_virtio_dev *dev, u64 features);
+	bool (*serve)(struct modvm_vq *vq);
 	int (*start)(struct modvm_vreq *req);
 	void (*finish)(struct modvm_vreq *req, bool drop);
 };
@@ -236,6 +253,7 @@ static inline bool modvm_virtio_has(struct modvm_virtio_dev *dev, int bit)
 
 /* device.c */
 extern const struct modvm_virtio_ops modvm_virtio_blk_ops;
+extern const struct modvm_virtio_ops modvm_virtio_net_ops;
 extern const struct modvm_virtio_ops modvm_virtio_rng_ops;
 
 void modvm_virtio_set_line(struct modvm_virtio_dev *dev, bool level);
@@ -248,6 +266,7 @@ void modvm_virtio_needs_reset(struct modvm_vq *vq, const char *why);
 
 /* vring.c */
 int modvm_vring_pop(struct modvm_vq *vq, struct modvm_vchain *chain);
+void modvm_vring_unpop(struct modvm_vq *vq, u16 n);
 int modvm_vring_add_used(struct modvm_vq *vq, u16 head, u32 len);
 int modvm_vring_publish_used(struct modvm_vq *vq);
 int modvm_vring_should_signal(struct modvm_vq *vq, bool *signal);
@@ -264,6 +283,8 @@ void modvm_vchain_iter(const struct modvm_vchain *chain, bool in,
 int modvm_virtio_threads_start(struct modvm_virtio_dev *dev);
 void modvm_virtio_threads_stop(struct modvm_virtio_dev *dev);
 void modvm_virtio_kick(struct modvm_virtio_dev *dev, u16 queue);
+bool modvm_virtio_serve_requests(struct modvm_vq *vq);
+void modvm_virtio_publish(struct modvm_virtio_dev *dev, unsigned long queues);
 void modvm_vreq_done(struct modvm_vreq *req);
 void modvm_vreq_punt(struct modvm_vreq *req,
 		     void (*fn)(struct modvm_vreq *req));

@@ -441,6 +441,18 @@ out:
 }
 
 /**
+ * modvm_vring_unpop() - give back the chains taken last.
+ * @vq: the queue; dev->lock held.
+ * @n: how many: the next modvm_vring_pop() takes them again.
+ *
+ * For a device that took buffers for data that did not come after all.
+ */
+void modvm_vring_unpop(struct modvm_vq *vq, u16 n)
+{
+	vq->last_avail -= n;
+}
+
+/**
  * modvm_vring_add_used() - put a completed chain in the used ring.
  * @vq: the queue; dev->lock held.
  * @head: its head index.

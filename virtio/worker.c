@@ -144,8 +144,13 @@ static void finish(struct modvm_virtio_dev *dev, struct modvm_vreq *req,
 	req_free(req);
 }
 
-/* Publish used entries and interrupt the guest if it wants. */
-static void publish(struct modvm_virtio_dev *dev, unsigned long published)
+/**
+ * modvm_virtio_publish() - let the guest see new used entries, and
+ * interrupt it if it wants.
+ * @dev: the device; dev->lock held.
+ * @published: bit N set: queue N has new used entries.
+ */
+void modvm_virtio_publish(struct modvm_virtio_dev *dev, unsigned long published)
 {
 	bool irq = false, signal;
 	unsigned int i;
@@ -164,13 +169,17 @@ static void publish(struct modvm_virtio_dev *dev, unsigned long published)
 	}
 }
 
-/*
- * Take requests from a queue and start them, at most a queue's worth per
- * pass so that other queues and completions get their turn. Returns true
- * when it must be tried again after a pause. dev->lock held.
+/**
+ * modvm_virtio_serve_requests() - take requests from a queue and start
+ * them, at most a queue's worth per pass so that other queues and
+ * completions get their turn.
+ * @vq: the queue, notified; dev->lock held.
+ *
+ * Return: true when it must be tried again after a pause.
  */
-static bool serve_queue(struct modvm_virtio_dev *dev, struct modvm_vq *vq)
+bool modvm_virtio_serve_requests(struct modvm_vq *vq)
 {
+	struct modvm_virtio_dev *dev = vq->dev;
 	u32 budget = vq->num;
 
 	if (!vq->ready || vq->broken)
@@ -230,11 +239,13 @@ static bool worker_pass(struct modvm_virtio_dev *dev)
 	list = llist_reverse_order(llist_del_all(&dev->done_list));
 	llist_for_each_entry_safe(req, next, list, done)
 		finish(dev, req, &published);
-	publish(dev, published);
+	modvm_virtio_publish(dev, published);
 	if ((dev->status & VIRTIO_CONFIG_S_DRIVER_OK) && !dev->quiescing) {
 		kicks = xchg(&dev->kicks, 0);
 		for_each_set_bit(i, &kicks, dev->nr_queues)
-			retry |= serve_queue(dev, &dev->vqs[i]);
+			retry |= dev->ops->serve ?
+				 dev->ops->serve(&dev->vqs[i]) :
+				 modvm_virtio_serve_requests(&dev->vqs[i]);
 	}
 	mutex_unlock(&dev->lock);
 	return retry;
