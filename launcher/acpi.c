@@ -162,7 +162,8 @@ static uint32_t build_madt(const struct vm *vm, uint8_t *base)
 /*
  * Device (VRnn) { Name (_HID, "LNRO0005"), Name (_UID, n), Name (_CRS,
  * ResourceTemplate () { Memory32Fixed (ReadWrite, base, 0x1000),
- * Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } }) }
+ * Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { gsi } }) },
+ * Shared instead of Exclusive where devices share the pin.
  */
 static void describe_virtio(struct aml *aml, int index, const struct virtio_device *dev)
 {
@@ -180,7 +181,8 @@ static void describe_virtio(struct aml *aml, int index, const struct virtio_devi
 
 	aml_init(&res, crs, sizeof(crs), "a virtio _CRS");
 	aml_res_memory32_fixed(&res, true, dev->mmio_base, VIRTIO_MMIO_SIZE);
-	aml_res_interrupt(&res, AML_IRQ_CONSUMER, dev->gsi);	/* level, high */
+	aml_res_interrupt(&res, AML_IRQ_CONSUMER | (dev->shared_gsi ? AML_IRQ_SHARED : 0),
+			  dev->gsi);	/* level, high */
 	aml_res_end(&res);
 	aml_name(aml, "_CRS");
 	aml_buffer(aml, res.buf, res.len);

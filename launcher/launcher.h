@@ -46,24 +46,32 @@
 /*
  * modvm's in-kernel virtio-mmio devices: device i decodes the 4 KiB page
  * at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, in the hole below 4 GiB that
- * the e820 map leaves out, and raises IOAPIC pin VIRTIO_FIRST_GSI + i:
- * pins 16-23, which no ISA device or PIC shares.
+ * the e820 map leaves out, and raises IOAPIC pin VIRTIO_FIRST_GSI +
+ * i % VIRTIO_GSI_COUNT: pins 16-23, which no ISA device or PIC shares.
+ * From the ninth device on, devices share pins (modvm keeps a shared
+ * line up while any of its devices raises it; Linux's virtio_mmio
+ * requests its interrupt shared).
  */
 #define VIRTIO_MMIO_BASE	0xd0000000ULL
 #define VIRTIO_MMIO_SIZE	0x1000ULL
 #define VIRTIO_FIRST_GSI	16
-#define VIRTIO_MAX_DEVICES	8
+#define VIRTIO_GSI_COUNT	8
+#define VIRTIO_MAX_DEVICES	MODVM_VIRTIO_MAX_DEVICES
 #define VIRTIO_SERIAL_SIZE	20	/* virtio-blk GET_ID */
+#define VIRTIO_TAP_NAME_SIZE	16	/* IFNAMSIZ, with the NUL */
 
 struct virtio_device {
-	uint32_t type;		/* MODVM_VIRTIO_BLK or MODVM_VIRTIO_RNG */
-	const char *option;	/* "--disk FILE,...", "--rng": names it in errors */
+	uint32_t type;		/* MODVM_VIRTIO_BLK, _NET or _RNG */
+	const char *option;	/* "--disk FILE,...", "--net tap=NAME", "--rng": names it in errors */
 	uint64_t mmio_base;
 	uint32_t gsi;
+	bool shared_gsi;	/* another device raises the same pin */
 	const char *path;	/* blk: the backing file, as given */
 	bool read_only, direct;
 	char serial[VIRTIO_SERIAL_SIZE + 1];
-	int backing_fd;		/* blk: until modvm holds its own reference */
+	char tap[VIRTIO_TAP_NAME_SIZE];	/* net: the host's tap interface */
+	uint8_t mac[6];		/* net: the guest's MAC address */
+	int backing_fd;		/* blk, net: until modvm holds its own reference */
 	int fd;			/* the device's fd, open for the VM's life */
 };
 
@@ -76,7 +84,7 @@ struct vm {
 	int vcpu_fd[MAX_CPUS];
 	struct kvm_run *run[MAX_CPUS];
 	size_t run_size;
-	/* Disks in command-line order, then the RNG (virtio_prepare()). */
+	/* Disks and NICs in command-line order, then the RNG (virtio_prepare()). */
 	struct virtio_device virtio[VIRTIO_MAX_DEVICES];
 	int nvirtio;
 	bool want_rng;
@@ -110,12 +118,13 @@ uint64_t acpi_build(struct vm *vm);
 void acpi_dump(const struct vm *vm, const char *dir);
 
 /*
- * In-kernel virtio devices (--disk, --rng): the options add to vm->virtio,
- * virtio_prepare() lays the devices out and opens their backing files
- * before any VM exists, virtio_create() hands them to modvm once the VM
+ * In-kernel virtio devices (--disk, --net, --rng): the options add to
+ * vm->virtio, virtio_prepare() lays the devices out and opens their
+ * backing files and taps before any VM exists, virtio_create() hands them to modvm once the VM
  * has its in-kernel irqchip. acpi.c describes them in the DSDT.
  */
 void virtio_add_disk(struct vm *vm, const char *spec);
+void virtio_add_net(struct vm *vm, const char *spec);
 void virtio_prepare(struct vm *vm);
 void virtio_create(struct vm *vm);
 

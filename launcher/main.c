@@ -83,7 +83,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: %s --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]\n"
 		"       [--cpus N] [--mem SIZE] [--device PATH]\n"
-		"       [--disk FILE[,ro][,direct][,serial=S]]... [--rng]\n"
+		"       [--disk FILE[,ro][,direct][,serial=S]]... [--net tap=NAME[,mac=MAC]]...\n"
+		"       [--rng]\n"
 		"  -k, --kernel BZIMAGE  Linux x86 bzImage to boot (64-bit entry)\n"
 		"  -i, --initrd FILE     initial ramdisk\n"
 		"  -a, --append CMDLINE  kernel command line (default \"%s\")\n"
@@ -95,18 +96,23 @@ static void usage(FILE *f)
 		"                        virtio block device backed by FILE (a regular\n"
 		"                        file or block device): ro read-only, direct\n"
 		"                        O_DIRECT, serial=S its ID (20 bytes at most,\n"
-		"                        default modvm-diskN, N from 0); up to %d, the\n"
-		"                        first is the guest's /dev/vda\n"
+		"                        default modvm-diskN, N from 0); the first is\n"
+		"                        the guest's /dev/vda\n"
+		"      --net tap=NAME[,mac=MAC]\n"
+		"                        virtio network device on the host's tap NAME\n"
+		"                        (attached to, or created if missing); MAC\n"
+		"                        like 02:00:00:00:00:01, default one derived\n"
+		"                        from NAME (02:6d:...)\n"
 		"      --rng             virtio entropy device (the guest's /dev/hwrng)\n"
 		"      --dump-acpi DIR   debugging aid: write the ACPI tables the guest\n"
 		"                        would get to DIR/*.dat (for iasl -d) and exit\n"
 		"  -h, --help            this text\n"
-		"--disk and --rng are virtio-mmio devices inside modvm: they need\n"
+		"--disk, --net and --rng are virtio-mmio devices inside modvm: they need\n"
 		"/dev/modvm, not Debian's KVM; at most %d in all.\n"
 		"The guest console is COM1 on stdin/stdout; Ctrl-A x quits.\n"
 		"Exit status 0 when the guest powers off or reboots.\n",
 		progname, DEFAULT_CMDLINE, MAX_CPUS, MODVM_DEVICE_PATH,
-		VIRTIO_MAX_DEVICES, VIRTIO_MAX_DEVICES);
+		VIRTIO_MAX_DEVICES);
 }
 
 static uint64_t parse_size(const char *s)
@@ -417,7 +423,7 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-enum { OPT_DISK = 256, OPT_RNG, OPT_DUMP_ACPI };
+enum { OPT_DISK = 256, OPT_NET, OPT_RNG, OPT_DUMP_ACPI };
 
 int main(int argc, char **argv)
 {
@@ -429,6 +435,7 @@ int main(int argc, char **argv)
 		{ "mem", required_argument, NULL, 'm' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 		{ "help", no_argument, NULL, 'h' },
@@ -467,6 +474,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DISK:
 			virtio_add_disk(&vm, optarg);
+			break;
+		case OPT_NET:
+			virtio_add_net(&vm, optarg);
 			break;
 		case OPT_RNG:
 			vm.want_rng = true;

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * --disk and --rng: virtio-mmio devices that run inside modvm
+ * --disk, --net and --rng: virtio-mmio devices that run inside modvm
  * (MODVM_CREATE_VIRTIO, uapi/modvm.h). modvm-run only places them in the
- * guest-physical map, opens the backing files and keeps the device fds
- * open; transport and data path are the module's. Disks come first, in
- * command-line order (the first --disk is the guest's /dev/vda), then the
- * RNG. Debian's kvm.ko has no such devices: these options need modvm.
+ * guest-physical map, opens the backing files and taps and keeps the
+ * device fds open; transport and data path are the module's. Disks and
+ * network devices come in command-line order (the first --disk is the
+ * guest's /dev/vda), then the RNG. Debian's kvm.ko has no such devices:
+ * these options need modvm.
  */
 #define _GNU_SOURCE	/* O_DIRECT, asprintf() */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +20,34 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/if_tun.h>
 
 #include "launcher.h"
 
 #define DISK_SYNTAX	"FILE[,ro][,direct][,serial=S]"
+#define NET_SYNTAX	"tap=NAME[,mac=MAC]"
+#define TUN_PATH	"/dev/net/tun"
+
+_Static_assert(VIRTIO_TAP_NAME_SIZE == IFNAMSIZ, "tap names are IFNAMSIZ long");
 
 static const char *type_name(uint32_t type)
 {
-	return type == MODVM_VIRTIO_BLK ? "virtio-blk" : "virtio-rng";
+	switch (type) {
+	case MODVM_VIRTIO_BLK:
+		return "virtio-blk";
+	case MODVM_VIRTIO_NET:
+		return "virtio-net";
+	default:
+		return "virtio-rng";
+	}
+}
+
+static struct virtio_device *add_device(struct vm *vm, const char *option, const char *spec)
+{
+	if (vm->nvirtio == VIRTIO_MAX_DEVICES)
+		die("%s%s%s: too many devices, at most %d in all", option,
+		    *spec ? " " : "", spec, VIRTIO_MAX_DEVICES);
+	return &vm->virtio[vm->nvirtio++];
 }
 
 /* FILE[,ro][,direct][,serial=S]: FILE itself cannot hold a comma. */
@@ -32,10 +55,11 @@ void virtio_add_disk(struct vm *vm, const char *spec)
 {
 	struct virtio_device *dev;
 	char *copy, *option, *opt, *next;
-	int disk = vm->nvirtio;
+	int i, disk = 0;
 
-	if (vm->nvirtio == VIRTIO_MAX_DEVICES)
-		die("--disk %s: too many devices, at most %d disks", spec, VIRTIO_MAX_DEVICES);
+	for (i = 0; i < vm->nvirtio; i++)
+		disk += vm->virtio[i].type == MODVM_VIRTIO_BLK;
+	dev = add_device(vm, "--disk", spec);
 	copy = strdup(spec);
 	if (!copy)
 		die("out of memory");
@@ -44,7 +68,6 @@ void virtio_add_disk(struct vm *vm, const char *spec)
 		*next++ = '\0';
 	if (!*copy)
 		die("--disk '%s': no file name (--disk %s)", spec, DISK_SYNTAX);
-	dev = &vm->virtio[vm->nvirtio++];
 	*dev = (struct virtio_device){
 		.type = MODVM_VIRTIO_BLK, .path = copy,
 		.backing_fd = -1, .fd = -1,
@@ -70,6 +93,169 @@ void virtio_add_disk(struct vm *vm, const char *spec)
 			die("--disk %s: unknown option '%s' (--disk %s)",
 			    spec, opt, DISK_SYNTAX);
 		}
+	}
+}
+
+/* MAC: six hex bytes separated by colons, as 02:00:00:00:00:01. */
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		int hi, lo;
+
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+			return false;
+		hi = isdigit((unsigned char)s[0]) ? s[0] - '0' : (tolower(s[0]) - 'a' + 10);
+		lo = isdigit((unsigned char)s[1]) ? s[1] - '0' : (tolower(s[1]) - 'a' + 10);
+		mac[i] = hi << 4 | lo;
+		s += 2;
+		if (*s != (i == 5 ? '\0' : ':'))
+			return false;
+		s++;
+	}
+	return true;
+}
+
+/*
+ * The MAC of a NIC without mac=: 02:6d:H (0x02: locally administered,
+ * unicast; 0x6d: 'm'), H the 32-bit FNV-1a hash of the tap's name,
+ * most significant byte first. The same tap gets the same MAC on every
+ * boot; modvm-run(1) gives the formula.
+ */
+static void derive_mac(const char *name, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++) {
+		h ^= (uint8_t)*name;
+		h *= 16777619u;
+	}
+	mac[0] = 0x02;
+	mac[1] = 0x6d;
+	mac[2] = h >> 24;
+	mac[3] = h >> 16;
+	mac[4] = h >> 8;
+	mac[5] = h;
+}
+
+/* tap=NAME[,mac=MAC], in any order. */
+void virtio_add_net(struct vm *vm, const char *spec)
+{
+	struct virtio_device *dev;
+	char *copy, *option, *opt, *next;
+	const char *tap = NULL, *mac = NULL;
+	int i;
+
+	dev = add_device(vm, "--net", spec);
+	copy = strdup(spec);
+	if (!copy)
+		die("out of memory");
+	for (next = copy; (opt = next);) {
+		next = strchr(opt, ',');
+		if (next)
+			*next++ = '\0';
+		if (!strncmp(opt, "tap=", 4) && !tap)
+			tap = opt + 4;
+		else if (!strncmp(opt, "mac=", 4) && !mac)
+			mac = opt + 4;
+		else if (!strncmp(opt, "tap=", 4) || !strncmp(opt, "mac=", 4))
+			die("--net %s: '%.3s=' given twice (--net %s)", spec, opt, NET_SYNTAX);
+		else
+			die("--net %s: unknown option '%s' (--net %s)", spec, opt, NET_SYNTAX);
+	}
+	if (!tap)
+		die("--net %s: no tap= (--net %s)", spec, NET_SYNTAX);
+	if (!*tap)
+		die("--net %s: empty tap name", spec);
+	if (strlen(tap) >= VIRTIO_TAP_NAME_SIZE)
+		die("--net %s: tap name '%s' is longer than %d bytes", spec, tap,
+		    VIRTIO_TAP_NAME_SIZE - 1);
+	/* What the kernel's dev_valid_name() takes. */
+	if (!strcmp(tap, ".") || !strcmp(tap, "..") || strpbrk(tap, "/: \t\n\v\f\r"))
+		die("--net %s: '%s' is not a valid interface name", spec, tap);
+	for (i = 0; i < vm->nvirtio - 1; i++)
+		if (vm->virtio[i].type == MODVM_VIRTIO_NET && !strcmp(vm->virtio[i].tap, tap))
+			die("--net %s: tap %s is given twice", spec, tap);
+	*dev = (struct virtio_device){
+		.type = MODVM_VIRTIO_NET, .backing_fd = -1, .fd = -1,
+	};
+	strcpy(dev->tap, tap);
+	if (asprintf(&option, "--net tap=%s", tap) < 0)
+		die("out of memory");
+	dev->option = option;
+	if (mac) {
+		static const uint8_t zero[6];
+
+		if (!parse_mac(mac, dev->mac))
+			die("--net %s: bad MAC address '%s' (six hex bytes: 02:00:00:00:00:01)",
+			    spec, mac);
+		if (dev->mac[0] & 1)
+			die("--net %s: MAC %s is a multicast address (its first byte is odd)",
+			    spec, mac);
+		if (!memcmp(dev->mac, zero, sizeof(zero)))
+			die("--net %s: MAC %s is all zeros", spec, mac);
+	} else {
+		derive_mac(tap, dev->mac);
+	}
+	free(copy);
+}
+
+/*
+ * TUNSETIFF refused an existing interface (EINVAL): say why from its
+ * tun_flags in sysfs where sysfs shows our network namespace.
+ */
+static void __attribute__((noreturn)) not_a_tap(const struct virtio_device *dev)
+{
+	unsigned int flags = 0;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", dev->tap);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%x", &flags) == 1) {
+		fclose(f);
+		if (!(flags & IFF_TAP))
+			die("%s: %s is a tun device (IP packets), not a tap", dev->option, dev->tap);
+		if (flags & IFF_MULTI_QUEUE)
+			die("%s: %s is a multi-queue tap; modvm-run attaches one queue",
+			    dev->option, dev->tap);
+	} else if (f) {
+		fclose(f);
+	}
+	die("%s: %s is an interface but not a single-queue tap (TUNSETIFF: %s)",
+	    dev->option, dev->tap, strerror(EINVAL));
+}
+
+/*
+ * Attach to tap dev->tap, or create it (then it lasts as long as the
+ * device holds it), for modvm's virtio-net: IFF_TAP | IFF_NO_PI |
+ * IFF_VNET_HDR, one queue. modvm sets the header size and offloads.
+ */
+static void open_tap(struct virtio_device *dev)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+
+	dev->backing_fd = open(TUN_PATH, O_RDWR | O_CLOEXEC);
+	if (dev->backing_fd < 0) {
+		if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+			die("%s: no %s (is the tun module loaded?)", dev->option, TUN_PATH);
+		die_errno("%s: %s", dev->option, TUN_PATH);
+	}
+	memcpy(ifr.ifr_name, dev->tap, sizeof(dev->tap));
+	if (!ioctl(dev->backing_fd, TUNSETIFF, &ifr))
+		return;
+	switch (errno) {
+	case EBUSY:
+		die("%s: tap %s is in use (another process has it open)",
+		    dev->option, dev->tap);
+	case EINVAL:
+		not_a_tap(dev);
+	case EPERM:
+		die("%s: not allowed to attach to or create tap %s (needs CAP_NET_ADMIN, or a tap owned by this user)",
+		    dev->option, dev->tap);
+	default:
+		die_errno("%s: TUNSETIFF on %s", dev->option, dev->tap);
 	}
 }
 
@@ -119,11 +305,9 @@ void virtio_prepare(struct vm *vm)
 	int i;
 
 	if (vm->want_rng) {
-		if (vm->nvirtio == VIRTIO_MAX_DEVICES)
-			die("--rng: too many devices: %d disks and the RNG, at most %d (pins %d-%d)",
-			    vm->nvirtio, VIRTIO_MAX_DEVICES, VIRTIO_FIRST_GSI,
-			    VIRTIO_FIRST_GSI + VIRTIO_MAX_DEVICES - 1);
-		vm->virtio[vm->nvirtio++] = (struct virtio_device){
+		struct virtio_device *dev = add_device(vm, "--rng", "");
+
+		*dev = (struct virtio_device){
 			.type = MODVM_VIRTIO_RNG, .option = "--rng",
 			.backing_fd = -1, .fd = -1,
 		};
@@ -132,9 +316,12 @@ void virtio_prepare(struct vm *vm)
 		struct virtio_device *dev = &vm->virtio[i];
 
 		dev->mmio_base = VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE;
-		dev->gsi = VIRTIO_FIRST_GSI + i;
+		dev->gsi = VIRTIO_FIRST_GSI + i % VIRTIO_GSI_COUNT;
+		dev->shared_gsi = i % VIRTIO_GSI_COUNT + VIRTIO_GSI_COUNT < vm->nvirtio;
 		if (dev->type == MODVM_VIRTIO_BLK)
 			open_backing(dev);
+		else if (dev->type == MODVM_VIRTIO_NET)
+			open_tap(dev);
 	}
 }
 
@@ -159,6 +346,10 @@ static void create_device(struct vm *vm, struct virtio_device *dev)
 	/* NUL-padded, not necessarily NUL-terminated. */
 	if (dev->type == MODVM_VIRTIO_BLK)
 		memcpy(create.blk.serial, dev->serial, strlen(dev->serial));
+	if (dev->type == MODVM_VIRTIO_NET) {
+		create.num_queues = 2;	/* receive, transmit */
+		memcpy(create.net.mac, dev->mac, sizeof(dev->mac));
+	}
 	dev->fd = ioctl(vm->vm_fd, MODVM_CREATE_VIRTIO, &create);
 	if (dev->fd < 0) {
 		if (errno == ENOTTY)
@@ -167,7 +358,7 @@ static void create_device(struct vm *vm, struct virtio_device *dev)
 		die_errno("%s: MODVM_CREATE_VIRTIO of a %s device", dev->option,
 			  type_name(dev->type));
 	}
-	/* modvm holds its own reference to the backing file. */
+	/* modvm holds its own reference to the backing file or tap. */
 	if (dev->backing_fd >= 0)
 		close(dev->backing_fd);
 	dev->backing_fd = -1;
