@@ -26,7 +26,14 @@
  *          thr_..=.. vmm_thp_MB=.. [v_notifies=.. v_requests=.. ...]
  *
  *   blkmon [--pid PID] [--label TEXT] [--boot-timeout SECS]
- *          [--idle-timeout SECS] [--pin CPU] [--stats]
+ *          [--idle-timeout SECS] [--pin CPU] [--stats] [--tag net]
+ *
+ * --tag net: the same for netbench (make bench-net): its lines
+ * "netbench-begin phase=P", "netbench-end phase=P" and "netbench phase=P
+ * ...", and blkmon's own lines start "netres" and "netmon" (ios= there
+ * are request/response transactions); modvm's counters then include the
+ * virtio-net ones (v_rx_pkts, v_rx_MB, v_rx_drop, v_tx_pkts, v_tx_MB,
+ * v_tx_drop).
  *
  * The phase is timed by the host's clock from the begin line to the
  * "blkbench-end" line; the result line gets host_secs, host_MBps and
@@ -89,6 +96,9 @@ struct sample {
 
 static int pid;
 static const char *label = "";
+/* --tag: the program whose lines we key on, and our own lines' names. */
+static const char *prog = "blkbench", *res_name = "blkres", *mon_name = "blkmon";
+static bool net;
 static int devfds[MAX_DEVFDS], ndevfds = -1;	/* -1: not looked for yet */
 static long hz;
 
@@ -297,6 +307,12 @@ static bool read_stats(struct modvm_virtio_stats *sum)
 		sum->resets += st.resets;
 		sum->status |= st.status;
 		sum->broken_queues |= st.broken_queues;
+		sum->rx_packets += st.rx_packets;
+		sum->rx_bytes += st.rx_bytes;
+		sum->rx_dropped += st.rx_dropped;
+		sum->tx_packets += st.tx_packets;
+		sum->tx_bytes += st.tx_bytes;
+		sum->tx_dropped += st.tx_dropped;
 	}
 	return ndevfds > 0;
 }
@@ -381,7 +397,7 @@ static void report(const char *phase, const struct sample *a, const struct sampl
 	 */
 	for (i = 0, acct = 0; i < 8; i++)
 		acct += b->cpu[i] - a->cpu[i];
-	printf("blkmon %s phase=%s host_secs=%.3f ncpu=%ld cpu_acct=%.0f", label, phase, secs,
+	printf("%s %s phase=%s host_secs=%.3f ncpu=%ld cpu_acct=%.0f", mon_name, label, phase, secs,
 	       ncpu, acct / (ticks * ncpu) * 100);
 	for (i = 0; i < 9; i++) {
 		unsigned long long d = b->cpu[i] - a->cpu[i];
@@ -425,6 +441,15 @@ static void report(const char *phase, const struct sample *a, const struct sampl
 		       (unsigned long long)y->max_inflight,
 		       irq ? (double)req / irq : 0, ntf ? (double)req / ntf : 0,
 		       req ? bytes / 1024.0 / req : 0, y->status, y->broken_queues);
+		if (net)
+			printf(" v_rx_pkts=%llu v_rx_MB=%.1f v_rx_drop=%llu v_tx_pkts=%llu"
+			       " v_tx_MB=%.1f v_tx_drop=%llu",
+			       (unsigned long long)(y->rx_packets - x->rx_packets),
+			       (y->rx_bytes - x->rx_bytes) / 1e6,
+			       (unsigned long long)(y->rx_dropped - x->rx_dropped),
+			       (unsigned long long)(y->tx_packets - x->tx_packets),
+			       (y->tx_bytes - x->tx_bytes) / 1e6,
+			       (unsigned long long)(y->tx_dropped - x->tx_dropped));
 	}
 	printf("\n");
 }
@@ -464,23 +489,26 @@ static void line(char *l)
 	static bool ended;
 	static char phase[32];
 	double secs;
-	char *p;
+	char key[32], *p;
 
-	p = strstr(l, "blkbench-begin phase=");
+	snprintf(key, sizeof(key), "%s-begin phase=", prog);
+	p = strstr(l, key);
 	if (p) {
-		snprintf(phase, sizeof(phase), "%s", p + strlen("blkbench-begin phase="));
+		snprintf(phase, sizeof(phase), "%s", p + strlen(key));
 		phase[strcspn(phase, " \r")] = 0;
 		take(&begin);
 		phase_open = true;
 		ended = false;
 		return;
 	}
-	if (strstr(l, "blkbench-end phase=") && phase_open) {
+	snprintf(key, sizeof(key), "%s-end phase=", prog);
+	if (strstr(l, key) && phase_open) {
 		take(&end);
 		ended = true;
 		return;
 	}
-	p = strstr(l, "blkbench phase=");
+	snprintf(key, sizeof(key), "%s phase=", prog);
+	p = strstr(l, key);
 	if (!p || !phase_open)
 		return;
 	if (!ended)
@@ -488,8 +516,8 @@ static void line(char *l)
 	phase_open = false;
 	p[strcspn(p, "\r")] = 0;
 	secs = end.t - begin.t;
-	printf("blkres %s %s host_secs=%.3f host_MBps=%.2f host_iops=%.0f\n", label,
-	       p + strlen("blkbench "), secs, result_field(p, " bytes=") / secs / 1e6,
+	printf("%s %s %s host_secs=%.3f host_MBps=%.2f host_iops=%.0f\n", res_name, label,
+	       p + strlen(prog) + 1, secs, result_field(p, " bytes=") / secs / 1e6,
 	       result_field(p, " ios=") / secs);
 	report(phase, &begin, &end);
 }
@@ -516,9 +544,15 @@ int main(int argc, char **argv)
 			pin_cpu = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--stats"))
 			stats = true;
+		else if (!strcmp(argv[i], "--tag") && i + 1 < argc && !strcmp(argv[i + 1], "net")) {
+			prog = "netbench", res_name = "netres", mon_name = "netmon";
+			net = true;
+			i++;
+		}
 		else {
 			fprintf(stderr, "usage: blkmon [--pid PID] [--label TEXT]"
-				" [--boot-timeout SECS] [--idle-timeout SECS] [--pin CPU] [--stats]\n");
+				" [--boot-timeout SECS] [--idle-timeout SECS] [--pin CPU] [--stats]"
+				" [--tag net]\n");
 			return 2;
 		}
 	}
@@ -543,14 +577,14 @@ int main(int argc, char **argv)
 			pin_kthreads(pin_cpu);
 		if (!booted && boot_timeout > 0 && pid && !killed &&
 		    now() - start > boot_timeout) {
-			printf("blkmon %s: no guest init within %.0f s: killing %d\n",
-			       label, boot_timeout, pid);
+			printf("%s %s: no guest init within %.0f s: killing %d\n",
+			       mon_name, label, boot_timeout, pid);
 			kill(pid, SIGKILL);
 			killed = boot_hung = true;
 		}
 		if (idle_timeout > 0 && booted && pid && !killed && now() - last_input > idle_timeout) {
-			printf("blkmon %s: nothing on the console for %.0f s: killing %d\n",
-			       label, idle_timeout, pid);
+			printf("%s %s: nothing on the console for %.0f s: killing %d\n",
+			       mon_name, label, idle_timeout, pid);
 			kill(pid, SIGKILL);
 			killed = true;
 		}
@@ -573,7 +607,7 @@ int main(int argc, char **argv)
 			acc_len = 0;
 			if (!booted && strstr(acc, "modvm-guest: init")) {
 				booted = true;
-				printf("blkmon %s boot_secs=%.1f\n", label, now() - start);
+				printf("%s %s boot_secs=%.1f\n", mon_name, label, now() - start);
 			}
 			/* Our lines after the line they are about. */
 			fflush(stdout);
