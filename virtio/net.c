@@ -32,14 +32,18 @@
 
 #include <linux/etherdevice.h>
 #include <linux/file.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/if_vlan.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/netdevice.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/virtio_net.h>
+#include <net/netlink.h>
+#include <net/rtnetlink.h>
 #include <net/sock.h>
 
 #include "virtio.h"
@@ -418,19 +422,66 @@ static void net_free(struct net_dev *net)
 }
 
 /*
+ * Is the tap's interface, @name, a tap with the virtio-net header and no
+ * packet information in front of frames? TUNGETIFF cannot say: it reports
+ * IFF_NOFILTER in the bit of IFF_NO_PI. The interface's link attributes
+ * can; the interface is the tap's if its MAC address is the one the tap
+ * reports (same name, same namespace).
+ */
+static int tap_check_link(struct net_dev *net, const char *name)
+{
+	struct nlattr *type, *pi, *vnet_hdr;
+	struct net_device *nd;
+	struct ifreq hw = {};
+	struct sk_buff *skb;
+	int r = -EINVAL;
+
+	if (tap_ioctl_buf(net->tap, SIOCGIFHWADDR, &hw, sizeof(hw)))
+		return -EINVAL;
+	nd = dev_get_by_name(sock_net(net->sock->sk), name);
+	if (!nd)
+		return -EINVAL;
+	skb = alloc_skb(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!skb) {
+		dev_put(nd);
+		return -ENOMEM;
+	}
+	rtnl_lock();
+	if (nd->rtnl_link_ops && !strcmp(nd->rtnl_link_ops->kind, "tun") &&
+	    nd->rtnl_link_ops->fill_info &&
+	    ether_addr_equal(nd->dev_addr, hw.ifr_hwaddr.sa_data) &&
+	    !nd->rtnl_link_ops->fill_info(skb, nd))
+		r = 0;
+	rtnl_unlock();
+	dev_put(nd);
+	if (!r) {
+		type = nla_find((void *)skb->data, skb->len, IFLA_TUN_TYPE);
+		pi = nla_find((void *)skb->data, skb->len, IFLA_TUN_PI);
+		vnet_hdr = nla_find((void *)skb->data, skb->len, IFLA_TUN_VNET_HDR);
+		if (!type || !pi || !vnet_hdr || nla_get_u8(type) != IFF_TAP ||
+		    nla_get_u8(pi) || !nla_get_u8(vnet_hdr))
+			r = -EINVAL;
+	}
+	kfree_skb(skb);
+	return r;
+}
+
+/*
  * Is @tap a tap attached to its interface, opened the way the header must
  * be read? Then make its header the virtio 1 one and turn its offloads
  * off until the guest negotiates them.
  */
 static int tap_setup(struct net_dev *net)
 {
+	int hdr_len = NET_HDR_LEN, r;
 	struct ifreq ifr = {};
-	int hdr_len = NET_HDR_LEN;
-	u32 want = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 
-	if (tap_ioctl_buf(net->tap, TUNGETIFF, &ifr, sizeof(ifr)) ||
-	    (ifr.ifr_flags & (want | IFF_TUN)) != want)
+	if (tap_ioctl_buf(net->tap, TUNGETIFF, &ifr, sizeof(ifr)))
 		return -EINVAL;
+	ifr.ifr_name[IFNAMSIZ - 1] = 0;
+	r = tap_check_link(net, ifr.ifr_name);
+	if (r)
+		return r;
 	if (tap_ioctl_buf(net->tap, TUNSETVNETHDRSZ, &hdr_len, sizeof(hdr_len)))
 		return -EINVAL;
 	net->offloads = U32_MAX;
