@@ -525,11 +525,11 @@ static void line(char *l)
 int main(int argc, char **argv)
 {
 	double boot_timeout = 0, idle_timeout = 0, start = now(), last_input = start;
-	bool booted = false, killed = false, stats = false, boot_hung = false;
+	bool booted = false, killed = false, stats = false, boot_hung = false, partial = false;
 	int pin_cpu = -1;
 	char buf[4096], acc[8192];
 	size_t acc_len = 0;
-	int i;
+	int i, from;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--pid") && i + 1 < argc)
@@ -577,14 +577,14 @@ int main(int argc, char **argv)
 			pin_kthreads(pin_cpu);
 		if (!booted && boot_timeout > 0 && pid && !killed &&
 		    now() - start > boot_timeout) {
-			printf("%s %s: no guest init within %.0f s: killing %d\n",
-			       mon_name, label, boot_timeout, pid);
+			printf("%s%s %s: no guest init within %.0f s: killing %d\n",
+			       partial ? "\n" : "", mon_name, label, boot_timeout, pid);
 			kill(pid, SIGKILL);
 			killed = boot_hung = true;
 		}
 		if (idle_timeout > 0 && booted && pid && !killed && now() - last_input > idle_timeout) {
-			printf("%s %s: nothing on the console for %.0f s: killing %d\n",
-			       mon_name, label, idle_timeout, pid);
+			printf("%s%s %s: nothing on the console for %.0f s: killing %d\n",
+			       partial ? "\n" : "", mon_name, label, idle_timeout, pid);
 			kill(pid, SIGKILL);
 			killed = true;
 		}
@@ -596,13 +596,20 @@ int main(int argc, char **argv)
 		if (n <= 0)
 			break;
 		last_input = now();
-		fwrite(buf, 1, n, stdout);
-		for (i = 0; i < n; i++) {
+		/*
+		 * Copied a line at a time, so that our lines go between the
+		 * console's (the start of the next line may be in this read).
+		 */
+		for (i = 0, from = 0; i < n; i++) {
 			if (buf[i] != '\n') {
 				if (acc_len < sizeof(acc) - 1)
 					acc[acc_len++] = buf[i];
+				partial = true;
 				continue;
 			}
+			fwrite(buf + from, 1, i + 1 - from, stdout);
+			from = i + 1;
+			partial = false;
 			acc[acc_len] = 0;
 			acc_len = 0;
 			if (!booted && strstr(acc, "modvm-guest: init")) {
@@ -613,6 +620,7 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			line(acc);
 		}
+		fwrite(buf + from, 1, n - from, stdout);
 	}
 	return boot_hung ? 3 : killed ? 4 : 0;
 }

@@ -5,7 +5,7 @@
  * (in the guest), over the guest's virtio-net and the host's tap.
  *
  *   netbench -s [-P PORT] [-T LIMIT]
- *   netbench -c HOST [-P PORT] [-t SECS] [-p PHASES] [-b BUFSIZE]
+ *   netbench -c HOST [-P PORT] [-t SECS] [-p PHASES] [-b BUFSIZE] [-i RUN]
  *
  *   -s         serve: accept connections on PORT (default 5201), each in a
  *              process of its own that ends after LIMIT seconds (default
@@ -19,26 +19,39 @@
  *                rr    1-byte request, 1-byte response, one at a time
  *                      (TCP_NODELAY on both ends): transactions
  *   -b BUFSIZE bytes per write() or read() of a stream (default 131072)
+ *   -i RUN     a number the server prints with the results (default 0)
  *
- * A connection starts with a header from the client: magic, the phase.
- * Per phase the client prints (blkmon --tag net keys on these lines), at
- * its start (once a console has sent the line: tcdrain), at its end, and
- * then the result:
+ * A connection starts with a header from the client: magic, the phase,
+ * RUN. Per phase the client prints (blkmon --tag net keys on these
+ * lines), at its start, at its end, and then the result:
  *   netbench-begin phase=send
  *   netbench-end phase=send
  *   netbench phase=send secs=8.001 bytes=N ios=N MBps=X tps=X
  * bytes: of the stream (for send, what the server received); ios: the
  * transactions of rr (0 for a stream). MB is 10^6 bytes. secs, MBps and
  * tps are by the clock of the machine the client runs in (a guest's clock
- * may drift: blkmon times the phase by the host's, from the begin line to
- * the end line).
+ * may drift).
+ *
+ * A client that makes no progress for 15 s (a send or receive stalled)
+ * says so and exits with status 2.
+ *
+ * The server prints the same phase by its own clock, once the phase has
+ * ended cleanly (a connection that broke prints nothing):
+ *   netsrv run=RUN phase=send secs=8.004 bytes=N ios=N MBps=X tps=X
+ * from the header to the client's end of stream (send, rr), or to the
+ * client's count of the bytes it got, which it sends at its deadline
+ * (recv: bytes is that count). This does not depend on the client's
+ * console: a guest's serial console can lose or hold back lines, and
+ * the client never waits for it.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,13 +59,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAGIC		0x6e657462u	/* "netb" */
 #define MAX_BUF		(4u << 20)
+#define STALL_SECS	15	/* no progress for this long: the client gives up */
 
 enum phase { SEND, RECV, RR, NPHASES };
 static const char *const phase_names[] = { "send", "recv", "rr" };
@@ -60,12 +74,14 @@ static const char *const phase_names[] = { "send", "recv", "rr" };
 struct header {
 	uint32_t magic;
 	uint32_t phase;
+	uint32_t run;
 } __attribute__((packed));
 
 static struct {
 	double secs;
 	unsigned int port, limit, bufsize;
 	const char *host;
+	unsigned int run;
 } opt = { .secs = 8, .port = 5201, .limit = 900, .bufsize = 128 << 10 };
 
 static char *buf;
@@ -123,11 +139,20 @@ static void nodelay(int fd)
 		die("TCP_NODELAY");
 }
 
+static void result(const struct header *h, double secs, uint64_t bytes, uint64_t ios)
+{
+	printf("netsrv run=%u phase=%s secs=%.3f bytes=%" PRIu64 " ios=%" PRIu64
+	       " MBps=%.2f tps=%.0f\n", h->run, phase_names[h->phase], secs, bytes, ios,
+	       bytes / secs / 1e6, ios / secs);
+	fflush(stdout);
+}
+
 /* One connection, in a process of its own. */
 static void __attribute__((noreturn)) serve(int fd)
 {
+	uint64_t total = 0, ios = 0;
 	struct header h;
-	uint64_t total = 0;
+	double start;
 	ssize_t n;
 	char c;
 
@@ -136,6 +161,7 @@ static void __attribute__((noreturn)) serve(int fd)
 		fprintf(stderr, "netbench: a connection without a valid header\n");
 		exit(1);
 	}
+	start = now();
 	switch (h.phase) {
 	case SEND:
 		/* Count to the client's end of stream, then say how much. */
@@ -143,16 +169,33 @@ static void __attribute__((noreturn)) serve(int fd)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				die("read");
+				exit(1);
 			total += n;
 		}
-		if (!write_full(fd, &total, sizeof(total)))
-			die("write the count");
+		result(&h, now() - start, total, 0);
+		write_full(fd, &total, sizeof(total));
 		break;
 	case RECV:
-		/* Until the client closes (EPIPE or ECONNRESET). */
-		while (write_full(fd, buf, opt.bufsize))
-			;
+		/* Until the client's count of what it got arrives. */
+		if (fcntl(fd, F_SETFL, O_NONBLOCK))
+			die("O_NONBLOCK");
+		for (;;) {
+			struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+
+			if (poll(&p, 1, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				exit(1);
+			}
+			if (p.revents & (POLLIN | POLLERR | POLLHUP))
+				break;
+			n = write(fd, buf, opt.bufsize);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				exit(1);
+		}
+		if (fcntl(fd, F_SETFL, 0) || !read_full(fd, &total, sizeof(total)))
+			exit(1);
+		result(&h, now() - start, total, 0);
 		break;
 	case RR:
 		nodelay(fd);
@@ -160,8 +203,10 @@ static void __attribute__((noreturn)) serve(int fd)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 || !write_full(fd, &c, 1))
-				break;
+				exit(1);
+			ios++;
 		}
+		result(&h, now() - start, 0, ios);
 		break;
 	}
 	exit(0);
@@ -208,7 +253,8 @@ static void __attribute__((noreturn)) server(void)
 static int connect_to(enum phase ph)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(opt.port) };
-	struct header h = { .magic = MAGIC, .phase = ph };
+	struct header h = { .magic = MAGIC, .phase = ph, .run = opt.run };
+	struct timeval stall = { .tv_sec = STALL_SECS };
 	double give_up = now() + 30;
 	int fd;
 
@@ -229,20 +275,20 @@ static int connect_to(enum phase ph)
 	}
 	if (ph == RR)
 		nodelay(fd);
+	/* A stalled link ends the phase with EAGAIN, not a hang. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stall, sizeof(stall)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &stall, sizeof(stall)))
+		die("SO_SNDTIMEO");
 	if (!write_full(fd, &h, sizeof(h)))
 		die("write the header");
 	return fd;
 }
 
+/* No tcdrain(): a console that holds its output back must not hold us. */
 static void mark(const char *what, enum phase ph)
 {
-	/*
-	 * On a console, wait until the line is out: whoever times the phase
-	 * from outside sees it when the phase starts.
-	 */
 	printf("netbench-%s phase=%s\n", what, phase_names[ph]);
 	fflush(stdout);
-	tcdrain(STDOUT_FILENO);
 }
 
 static void run_phase(enum phase ph)
@@ -293,6 +339,13 @@ static void run_phase(enum phase ph)
 		break;
 	}
 	secs = now() - start;
+	if (ph == RECV) {
+		/* Our count ends the server's phase; then what is left. */
+		if (!write_full(fd, &bytes, sizeof(bytes)))
+			die("write the count");
+		while ((n = read(fd, buf, opt.bufsize)) > 0 || (n < 0 && errno == EINTR))
+			;
+	}
 	mark("end", ph);
 	if (ph == SEND) {
 		/* What arrived is what counts: the server's tally. */
@@ -312,7 +365,8 @@ static void run_phase(enum phase ph)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: netbench -s [-P PORT] [-T LIMIT]\n"
-		"       netbench -c HOST [-P PORT] [-t SECS] [-p send,recv,rr] [-b BUFSIZE]\n");
+		"       netbench -c HOST [-P PORT] [-t SECS] [-p send,recv,rr] [-b BUFSIZE]"
+		" [-i RUN]\n");
 	exit(2);
 }
 
@@ -325,7 +379,7 @@ int main(int argc, char **argv)
 	char *list, *tok, *save;
 	int c;
 
-	while ((c = getopt(argc, argv, "sc:P:T:t:p:b:")) != -1) {
+	while ((c = getopt(argc, argv, "sc:P:T:t:p:b:i:")) != -1) {
 		switch (c) {
 		case 's': serve_mode = true; break;
 		case 'c': opt.host = optarg; break;
@@ -334,6 +388,7 @@ int main(int argc, char **argv)
 		case 't': opt.secs = strtod(optarg, NULL); break;
 		case 'p': phases = optarg; break;
 		case 'b': opt.bufsize = strtoul(optarg, NULL, 0); break;
+		case 'i': opt.run = strtoul(optarg, NULL, 0); break;
 		default: usage();
 		}
 	}
