@@ -25,9 +25,17 @@
  *   then delivered when the guest posts buffers;
  * - 128 frames out and 32 in within one KVM_RUN (no exit to userspace);
  * - a hostile transmit ring (DEVICE_NEEDS_RESET, then a reset);
+ *   hostile receive chains (DEVICE_NEEDS_RESET once a frame comes for
+ *   them; transmit and another VM unaffected; after a reset the frame
+ *   arrives);
  * - the tap interface deleted under the running device: LINK_UP drops
  *   with a config interrupt, transmit drops; the device holds its own
- *   reference on the tap and lets it go when closed.
+ *   reference on the tap and lets it go when closed;
+ * - the VM and device fds closed, in both orders, with frames coming
+ *   into the tap; processes killed with frames flowing both ways, again
+ *   and again: every tap goes, kernel memory comes back, the module
+ *   unloads (no hang: the test's timeout; no splat: the runner's dmesg
+ *   scan).
  *
  * Needs tun: inserted through ../modules/load (tools/hostvm --module tun)
  * when /dev/net/tun is absent; skipped when that fails.
@@ -36,6 +44,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +53,10 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -480,6 +492,47 @@ static long notify_wait(struct vg_queue *q, uint16_t idx)
 	vq_notify_cmd(q);
 	vg_spin16(q->dev->vm, q->used + 2, idx, VG_TIMEOUT);
 	return vg_exec(q->dev->vm, NULL);
+}
+
+/*
+ * Another VM, with a net device on a tap of its own, receives a frame
+ * (seed @seed): header, frame, used length; all of it closed after.
+ */
+static void other_vm_receives(struct __test_metadata *_metadata, uint32_t seed)
+{
+	static uint8_t f[120];
+	struct modvm_virtio_create c;
+	struct vg_queue q[2];
+	struct vg_dev d;
+	struct vg_vm vm;
+	struct tap t;
+	uint32_t len;
+	uint64_t gpa;
+	uint16_t head;
+	int pkt;
+
+	vg_vm_create(&vm);
+	ASSERT_EQ(0, tap_open(&t, TAP_FLAGS));
+	ASSERT_EQ(0, tap_up(&t, 0));
+	pkt = packet_socket(t.ifindex);
+	ASSERT_LE(0, pkt);
+	net_args(&c, 0, t.fd, guest_mac);
+	ASSERT_EQ(0, vg_dev_create(&vm, &d, &c));
+	vq_init(&q[RXQ], &d, RXQ, QSIZE);
+	vq_init(&q[TXQ], &d, TXQ, QSIZE);
+	ASSERT_EQ(0, vg_setup(&d, V1, q, 2));
+	gpa = rx_buffer(&vm, HDR + 200);
+	head = chain(&q[RXQ], gpa, HDR + 200, NULL, 0, VRING_DESC_F_WRITE, false);
+	vq_post(&q[RXQ], head);
+	rx_frame(f, sizeof(f), seed);
+	ASSERT_EQ(0, host_send(pkt, f, sizeof(f)));
+	EXPECT_EQ(GUEST_DONE, notify_wait(&q[RXQ], 1));
+	EXPECT_EQ(0, vq_find_used(&q[RXQ], head, 0, 1, &len));
+	EXPECT_EQ(HDR + sizeof(f), len);
+	expect_rx(_metadata, &vm, gpa, f, sizeof(f), 1);
+	vg_vm_destroy(&vm);
+	close(pkt);
+	tap_close(&t);
 }
 
 FIXTURE(net) {
@@ -1130,18 +1183,15 @@ TEST_F_TIMEOUT(net, receive_mergeable, 300)
 TEST_F_TIMEOUT(net, receive_waits_in_tap, 300)
 {
 	static const uint32_t apart[] = { HDR };
-	static uint8_t f[12][200], tf[100], of[120];
-	struct vg_vm *vm = &self->vm, vm2;
-	struct vg_queue *q = &self->q[RXQ], q2[2];
-	struct modvm_virtio_create c;
+	static uint8_t f[12][200], tf[100];
+	struct vg_vm *vm = &self->vm;
+	struct vg_queue *q = &self->q[RXQ];
 	struct modvm_virtio_stats s;
-	struct vg_dev d2;
-	struct tap t2;
 	long long dropped0, dropped = -1;
-	uint64_t gpa[12], ogpa;
-	uint16_t heads[12], oh;
+	uint64_t gpa[12];
+	uint16_t heads[12];
 	uint32_t len;
-	int i, pkt2, ms;
+	int i, ms;
 
 	ASSERT_EQ(0, tap_up(&self->tap, 8));
 	start(_metadata, self, V1);
@@ -1168,28 +1218,7 @@ TEST_F_TIMEOUT(net, receive_waits_in_tap, 300)
 	expect_captured(_metadata, self->pkt, tf, 100);
 
 	/* Another VM's device receives. */
-	vg_vm_create(&vm2);
-	ASSERT_EQ(0, tap_open(&t2, TAP_FLAGS));
-	ASSERT_EQ(0, tap_up(&t2, 0));
-	pkt2 = packet_socket(t2.ifindex);
-	ASSERT_LE(0, pkt2);
-	net_args(&c, 0, t2.fd, guest_mac);
-	ASSERT_EQ(0, vg_dev_create(&vm2, &d2, &c));
-	vq_init(&q2[RXQ], &d2, RXQ, QSIZE);
-	vq_init(&q2[TXQ], &d2, TXQ, QSIZE);
-	ASSERT_EQ(0, vg_setup(&d2, V1, q2, 2));
-	ogpa = rx_buffer(&vm2, HDR + 200);
-	oh = chain(&q2[RXQ], ogpa, HDR + 200, NULL, 0, VRING_DESC_F_WRITE, false);
-	vq_post(&q2[RXQ], oh);
-	rx_frame(of, sizeof(of), 71);
-	ASSERT_EQ(0, host_send(pkt2, of, sizeof(of)));
-	EXPECT_EQ(GUEST_DONE, notify_wait(&q2[RXQ], 1));
-	EXPECT_EQ(0, vq_find_used(&q2[RXQ], oh, 0, 1, &len));
-	EXPECT_EQ(HDR + sizeof(of), len);
-	expect_rx(_metadata, &vm2, ogpa, of, sizeof(of), 1);
-	vg_vm_destroy(&vm2);
-	close(pkt2);
-	tap_close(&t2);
+	other_vm_receives(_metadata, 71);
 
 	/* Buffers: the eight that waited come, in order, and no more. */
 	for (i = 0; i < 12; i++) {
@@ -1369,6 +1398,145 @@ TEST_F_TIMEOUT(net, transmit_ring_hostile, 300)
 }
 
 /*
+ * Receive chains that break the ring rules: a readable buffer (before a
+ * writable one with room for any frame), a writable chain of 11 bytes
+ * (less than the header), a head beyond the queue. The device takes
+ * receive buffers only for a frame: posted and notified, they change
+ * nothing; the frame that comes finds the bad chain: DEVICE_NEEDS_RESET,
+ * ConfigGeneration + 1, a config interrupt and no other, the receive
+ * queue broken (stats bit 0), nothing received or dropped. Only that
+ * queue stops: transmit reaches the host, and (the first time) another
+ * VM's device receives. A reset clears it; after a new setup the frame,
+ * which the device never took from the tap, arrives, then a new one.
+ */
+TEST_F_TIMEOUT(net, receive_ring_hostile, 300)
+{
+	enum { READABLE, SHORT, HEAD_BEYOND, NCASES };
+	static const char *const what[NCASES] = {
+		"readable buffer", "11 writable bytes", "head beyond the queue",
+	};
+	static const uint32_t apart[] = { HDR };
+	static uint8_t f[NCASES][150], f2[NCASES][160], tf[NCASES][90];
+	struct vg_vm *vm = &self->vm;
+	struct vg_dev *d = &self->dev;
+	struct vg_queue *q = &self->q[RXQ];
+	struct modvm_virtio_stats s;
+	uint64_t rx_packets = 0, rx_bytes = 0, gpa[2];
+	uint16_t head, heads[2];
+	struct vg_buf b[2];
+	int i, k, st, gen0, gen;
+	uint32_t len;
+
+	for (i = 0; i < NCASES; i++) {
+		TH_LOG("case: %s", what[i]);
+		/* A driver from scratch: reset, new rings. */
+		memset(&vg_state(d)->irqs, 0, 4 * sizeof(uint64_t));
+		vq_init(&self->q[RXQ], d, RXQ, QSIZE);
+		vq_init(&self->q[TXQ], d, TXQ, QSIZE);
+		start(_metadata, self, V1);
+		switch (i) {
+		case READABLE:
+			b[0] = (struct vg_buf){ vg_alloc(vm, 64, 16), 64, 0 };
+			b[1] = (struct vg_buf){ rx_buffer(vm, HDR + 1514), HDR + 1514,
+						VRING_DESC_F_WRITE };
+			head = vq_chain(q, vq_alloc(q, 2), b, 2);
+			break;
+		case SHORT:
+			head = chain(q, rx_buffer(vm, HDR - 1), HDR - 1, NULL, 0,
+				     VRING_DESC_F_WRITE, false);
+			break;
+		default:
+			head = QSIZE + 3;
+			break;
+		}
+		vq_post(q, head);
+		vq_notify_cmd(q);
+		vg_wait_ticks(vm, 10);
+		st = vg_r32(vm, vg_reg(d, VIRTIO_MMIO_STATUS));
+		gen0 = vg_r32(vm, vg_reg(d, VIRTIO_MMIO_CONFIG_GENERATION));
+		ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+		EXPECT_EQ((uint64_t)S_LIVE, R(st));
+		/* Only what the last case left pending, found after the reset. */
+		EXPECT_EQ(vg_state(d)->spurious, vg_state(d)->irqs);
+		vg_stats(d, &s);
+		EXPECT_EQ(0u, s.broken_queues);
+		gen0 = R(gen0);
+		vg_state(d)->irqs = 0;
+		vg_state(d)->isr_or = 0;
+		vg_state(d)->spurious = 0;
+
+		/* A frame: the device takes the chain and finds it bad. */
+		rx_frame(f[i], sizeof(f[i]), 140 + i);
+		ASSERT_EQ(0, host_send(self->pkt, f[i], sizeof(f[i])));
+		vg_wait_irqs(d, 1, VG_TIMEOUT);
+		vg_wait_ticks(vm, 2);
+		st = vg_r32(vm, vg_reg(d, VIRTIO_MMIO_STATUS));
+		gen = vg_r32(vm, vg_reg(d, VIRTIO_MMIO_CONFIG_GENERATION));
+		ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+		EXPECT_EQ((uint64_t)(S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET), R(st));
+		EXPECT_EQ(gen0 + 1u, R(gen));
+		EXPECT_EQ(1u, vg_state(d)->irqs);
+		EXPECT_EQ(0u, vg_state(d)->spurious);
+		EXPECT_EQ((uint64_t)VIRTIO_MMIO_INT_CONFIG, vg_state(d)->isr_or);
+		EXPECT_EQ(0, vq_used_idx(q));
+		vg_stats(d, &s);
+		EXPECT_EQ(1u << RXQ, s.broken_queues);
+		EXPECT_EQ(rx_packets, s.rx_packets);
+		EXPECT_EQ(0u, s.rx_dropped);
+		EXPECT_EQ((uint32_t)(S_LIVE | VIRTIO_CONFIG_S_NEEDS_RESET), s.status);
+
+		/* Transmit goes on; so does another VM's device. */
+		tx_one(_metadata, &self->q[TXQ],
+		       tx_packet(vm, NULL, sizeof(tf[i]), 150 + i, tf[i]),
+		       sizeof(tf[i]), apart, 1, false);
+		expect_captured(_metadata, self->pkt, tf[i], sizeof(tf[i]));
+		vg_stats(d, &s);
+		EXPECT_EQ(i + 1u, s.tx_packets);
+		EXPECT_EQ(0u, s.tx_dropped);
+		EXPECT_EQ(1u << RXQ, s.broken_queues);
+		EXPECT_EQ(0, vq_used_idx(q));
+		if (i == READABLE)
+			other_vm_receives(_metadata, 143);
+
+		/* A reset; a new setup receives the frame, then another. */
+		vg_w32(vm, vg_reg(d, VIRTIO_MMIO_STATUS), 0);
+		st = vg_r32(vm, vg_reg(d, VIRTIO_MMIO_STATUS));
+		ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+		EXPECT_EQ(0u, R(st));
+		vg_stats(d, &s);
+		EXPECT_EQ(0u, s.broken_queues);
+		vq_init(&self->q[RXQ], d, RXQ, QSIZE);
+		vq_init(&self->q[TXQ], d, TXQ, QSIZE);
+		start(_metadata, self, V1);
+		for (k = 0; k < 2; k++) {
+			gpa[k] = rx_buffer(vm, HDR + 200);
+			heads[k] = chain(q, gpa[k], HDR + 200, NULL, 0,
+					 VRING_DESC_F_WRITE, false);
+			vq_post(q, heads[k]);
+		}
+		ASSERT_EQ(GUEST_DONE, notify_wait(q, 1));
+		EXPECT_EQ(0, vq_find_used(q, heads[0], 0, 1, &len));
+		EXPECT_EQ(HDR + sizeof(f[i]), len);
+		expect_rx(_metadata, vm, gpa[0], f[i], sizeof(f[i]), 1);
+		rx_frame(f2[i], sizeof(f2[i]), 145 + i);
+		ASSERT_EQ(0, host_send(self->pkt, f2[i], sizeof(f2[i])));
+		vg_spin16(vm, q->used + 2, 2, VG_TIMEOUT);
+		ASSERT_EQ(GUEST_DONE, vg_exec(vm, NULL));
+		EXPECT_EQ(1, vq_find_used(q, heads[1], 1, 2, &len));
+		EXPECT_EQ(HDR + sizeof(f2[i]), len);
+		expect_rx(_metadata, vm, gpa[1], f2[i], sizeof(f2[i]), 1);
+		rx_packets += 2;
+		rx_bytes += sizeof(f[i]) + sizeof(f2[i]);
+		vg_stats(d, &s);
+		EXPECT_EQ(rx_packets, s.rx_packets);
+		EXPECT_EQ(rx_bytes, s.rx_bytes);
+		EXPECT_EQ(0u, s.rx_dropped);
+		EXPECT_EQ(0u, s.broken_queues);
+		EXPECT_EQ((uint32_t)S_LIVE, s.status);
+	}
+}
+
+/*
  * The tap's interface deleted (RTM_DELLINK) under the running device:
  * status loses LINK_UP, ConfigGeneration changes, InterruptStatus gets
  * the config bit with the line up; transmit completes and drops
@@ -1476,6 +1644,378 @@ TEST_F_TIMEOUT(net, device_holds_tap, 300)
 	close(vm->devfd[self->dev.index]);
 	vm->devfd[self->dev.index] = -1;
 	EXPECT_TRUE(if_gone_within(self->tap.name, WAIT_MS));
+}
+
+/* For the tests that make their own VMs, and may unload the module. */
+FIXTURE(net_life) {
+	int unused;
+};
+
+FIXTURE_SETUP(net_life)
+{
+	VG_REQUIRE_TYPE(MODVM_VIRTIO_NET);
+	NET_REQUIRE_TUN();
+}
+
+FIXTURE_TEARDOWN(net_life)
+{
+}
+
+/* An AF_PACKET socket that sends out of @ifindex and captures nothing. */
+static int send_socket(int ifindex)
+{
+	struct sockaddr_ll a = {
+		.sll_family = AF_PACKET,
+		.sll_ifindex = ifindex,
+	};
+	int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return -1;
+	if (bind(s, (struct sockaddr *)&a, sizeof(a))) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/*
+ * The host side of traffic into a guest: a thread that sends frames into
+ * the tap in bursts until @stop and gives every receive buffer the device
+ * used back to the avail ring of @q, with no notify (a frame coming makes
+ * the device look at the ring). Once @recycled reached READY_RX (and,
+ * with @batch, the guest's transmit loop did two rounds), it writes
+ * @name to @ready_fd if that is not -1.
+ */
+#define BURST		8
+#define READY_RX	16
+
+struct traffic {
+	int s;
+	struct vg_queue *q;
+	struct vg_batch *batch;
+	int ready_fd;
+	char name[IFNAMSIZ];
+	bool stop;
+	uint64_t sent, recycled;
+};
+
+static void *traffic_fn(void *arg)
+{
+	struct traffic *t = arg;
+	bool ready = false;
+	uint16_t next = 0, used;
+	uint8_t f[200];
+	int i;
+
+	rx_frame(f, sizeof(f), 160);
+	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < BURST; i++)
+			if (!host_send(t->s, f, sizeof(f)))
+				__atomic_add_fetch(&t->sent, 1, __ATOMIC_RELAXED);
+		for (used = vq_used_idx(t->q); next != used; next++) {
+			vq_post(t->q, vq_used(t->q, next).id);
+			__atomic_add_fetch(&t->recycled, 1, __ATOMIC_RELEASE);
+		}
+		if (!ready && t->ready_fd >= 0 && t->recycled >= READY_RX &&
+		    (!t->batch ||
+		     __atomic_load_n(&t->batch->done, __ATOMIC_ACQUIRE) >= 2)) {
+			ready = write(t->ready_fd, t->name, IFNAMSIZ) == IFNAMSIZ;
+		}
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * A VM with a net device on a new tap that only the device holds, both
+ * queues set up, QSIZE receive buffers of a full frame posted and
+ * notified; @t ready to run traffic_fn() on it. 0 or -1.
+ */
+static int traffic_vm(struct vg_vm *vm, struct vg_dev *d, struct vg_queue *q,
+		      struct traffic *t)
+{
+	struct modvm_virtio_create c;
+	struct tap tap;
+	int i;
+
+	vg_vm_create(vm);
+	memset(t, 0, sizeof(*t));
+	t->ready_fd = -1;
+	if (tap_open(&tap, TAP_FLAGS) || tap_up(&tap, 0))
+		return -1;
+	memcpy(t->name, tap.name, IFNAMSIZ);
+	t->s = send_socket(tap.ifindex);
+	net_args(&c, 0, tap.fd, guest_mac);
+	if (t->s < 0 || vg_dev_create(vm, d, &c))
+		return -1;
+	tap_close(&tap);
+	vq_init(&q[RXQ], d, RXQ, QSIZE);
+	vq_init(&q[TXQ], d, TXQ, QSIZE);
+	if (vg_setup(d, V1, q, 2))
+		return -1;
+	for (i = 0; i < QSIZE; i++)
+		vq_post(&q[RXQ], chain(&q[RXQ], rx_buffer(vm, HDR + 1514), HDR + 1514,
+				       NULL, 0, VRING_DESC_F_WRITE, false));
+	vq_notify_cmd(&q[RXQ]);
+	if (vg_exec(vm, NULL) != GUEST_DONE)
+		return -1;
+	t->q = &q[RXQ];
+	return 0;
+}
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* Wait at most @ms for @t to have recycled @n buffers. */
+static bool recycled_within(struct traffic *t, uint64_t n, int ms)
+{
+	for (; ms >= 0; ms -= 1) {
+		if (__atomic_load_n(&t->recycled, __ATOMIC_ACQUIRE) >= n)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * vg_exec() in a VM whose device @d was closed: its page exits to
+ * userspace now, as KVM_EXIT_MMIO, which is answered as a VMM with
+ * nothing there might: reads ANSWER, writes ignored. Such exits come
+ * from the list and from the interrupt handler (the device may have
+ * raised its line before it went). Their number in *@exits.
+ */
+#define ANSWER		0x12345678u
+
+static long exec_without_device(struct vg_vm *vm, const struct vg_dev *d,
+				int *exits)
+{
+	struct kvm_run *run = vm->v->run;
+	uint32_t answer = ANSWER;
+	long r = vg_exec(vm, NULL);
+
+	for (*exits = 0; r == GUEST_NOT_A_CALL && *exits < 64; ++*exits) {
+		if (run->exit_reason != KVM_EXIT_MMIO ||
+		    run->mmio.phys_addr - d->base >= 4096 || run->mmio.len != 4)
+			return r;
+		if (!run->mmio.is_write)
+			memcpy(run->mmio.data, &answer, 4);
+		r = vg_resume(vm, NULL);
+	}
+	return r;
+}
+
+/*
+ * A live process closes the VM (its vCPU, VM and /dev/modvm fds) and the
+ * net device's fd, in both orders, while a host thread keeps sending
+ * into the tap and recycling the receive buffers the device fills. The
+ * VM first: the device, which holds the VM, keeps receiving. Each close
+ * returns at once (within WAIT_MS, though it is milliseconds), and the
+ * tap, of which the device held the last reference, is gone once the
+ * device's fd is closed. The device first: the VM runs on, its page
+ * exiting to userspace.
+ */
+TEST_F_TIMEOUT(net_life, destroy_vm_with_traffic, 300)
+{
+	struct vg_queue q[2];
+	struct traffic t;
+	struct vg_dev d;
+	struct vg_vm vm;
+	pthread_t th;
+	long long t0, ms;
+	int vm_first, i, magic, exits;
+	uint64_t n;
+
+	for (vm_first = 1; vm_first >= 0; vm_first--) {
+		TH_LOG("%s fd first", vm_first ? "the VM's" : "the device's");
+		ASSERT_EQ(0, traffic_vm(&vm, &d, q, &t));
+		ASSERT_EQ(0, pthread_create(&th, NULL, traffic_fn, &t));
+		EXPECT_TRUE(recycled_within(&t, READY_RX, WAIT_MS));
+		if (vm_first) {
+			t0 = now_ms();
+			for (i = 0; i < vm.g.nr_vcpus; i++) {
+				munmap(vm.g.vcpus[i].run, vm.g.run_size);
+				EXPECT_EQ(0, close(vm.g.vcpus[i].fd));
+			}
+			EXPECT_EQ(0, close(vm.g.vm));
+			EXPECT_EQ(0, close(vm.g.dev));
+			ms = now_ms() - t0;
+			TH_LOG("closing the VM took %lld ms", ms);
+			EXPECT_GT(WAIT_MS, ms);
+			/* The device lives on: the tap is there, frames arrive. */
+			n = __atomic_load_n(&t.recycled, __ATOMIC_ACQUIRE);
+			EXPECT_TRUE(recycled_within(&t, n + READY_RX, WAIT_MS));
+			EXPECT_NE(0u, if_nametoindex(t.name));
+		}
+		t0 = now_ms();
+		EXPECT_EQ(0, close(d.fd));
+		ms = now_ms() - t0;
+		TH_LOG("closing the device took %lld ms", ms);
+		EXPECT_GT(WAIT_MS, ms);
+		vm.devfd[d.index] = -1;
+		EXPECT_TRUE(if_gone_within(t.name, WAIT_MS));
+		if (!vm_first) {
+			vg_wait_ticks(&vm, 2);
+			magic = vg_r32(&vm, vg_reg(&d, VIRTIO_MMIO_MAGIC_VALUE));
+			EXPECT_EQ(GUEST_DONE, exec_without_device(&vm, &d, &exits));
+			EXPECT_EQ(ANSWER, vg_result(&vm, magic));
+			EXPECT_LE(1, exits);
+		}
+		__atomic_store_n(&t.stop, true, __ATOMIC_RELEASE);
+		pthread_join(th, NULL);
+		close(t.s);
+		TH_LOG("%llu frames sent, %llu received",
+		       (unsigned long long)t.sent, (unsigned long long)t.recycled);
+		if (vm_first)
+			munmap(vm.g.mem, vm.g.mem_size);
+		else
+			vg_vm_destroy(&vm);
+	}
+}
+
+/* waitpid() for at most @ms; the status, or -1 on timeout (then killed). */
+static int wait_child(pid_t pid, int ms)
+{
+	int status;
+
+	for (; ms >= 0; ms -= 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* read() of @len bytes that waits at most @ms: what it read, or -1. */
+static ssize_t read_within(int fd, void *buf, size_t len, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	return read(fd, buf, len);
+}
+
+/*
+ * The child of unload_with_traffic: a VM with a net device on its own
+ * tap (the device holding it alone), guest memory all touched, frames
+ * both ways: traffic_fn() sends and recycles receive buffers, the guest
+ * transmits in a loop (VG_OP_BATCH, 8 frames a round, without end).
+ * traffic_fn() writes the tap's name to @ready_fd once both flow.
+ */
+static void __attribute__((noreturn)) traffic_child(int ready_fd)
+{
+	static const uint32_t apart[] = { HDR };
+	struct vg_queue q[2];
+	struct vg_batch *b;
+	struct traffic t;
+	struct vg_dev d;
+	struct vg_vm vm;
+	pthread_t th;
+	int i;
+
+	if (traffic_vm(&vm, &d, q, &t))
+		_exit(1);
+	b = vg_ptr(&vm, VG_BATCH);
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < 8; i++)
+		b->heads[i] = chain(&q[TXQ], tx_packet(&vm, NULL, 60 + 64 * i, 170 + i, NULL),
+				    HDR + 60 + 64 * i, apart, 1, 0, false);
+	b->avail = q[TXQ].avail;
+	b->used_idx = q[TXQ].used + 2;
+	b->notify = vg_reg(&d, VIRTIO_MMIO_QUEUE_NOTIFY);
+	b->used_event = q[TXQ].avail + 4 + 2 * QSIZE;
+	b->queue = TXQ;
+	b->mask = QSIZE - 1;
+	b->k = 8;
+	b->rounds = UINT32_MAX;
+	b->ticks = VG_TIMEOUT;
+	/* What a leaked device would pin: all of guest memory. */
+	memset(vg_ptr(&vm, vm.heap), 0x5a, vm.g.mem_size - vm.heap);
+	t.batch = b;
+	t.ready_fd = ready_fd;
+	if (pthread_create(&th, NULL, traffic_fn, &t))
+		_exit(1);
+	vg_cmd(&vm, VG_OP_BATCH, 0, VG_BATCH, 0, 0);
+	vg_exec(&vm, NULL);
+	_exit(2);
+}
+
+/*
+ * Processes killed (SIGKILL) with frames flowing both ways through their
+ * net device, again and again: each tap interface goes with its process
+ * (its device held the last reference), kernel memory comes back as in
+ * virtio_dev_test's unload_after_kills_with_io_in_flight (Slab within
+ * 256 KiB; MemFree, noisy, only for what a leaked device pins: the VMM's
+ * address space, all of guest memory), and the module unloads (nothing
+ * holds it) and loads again, with the tdp it had.
+ */
+#define KILLS		10
+#define KILLED_GUEST_KB	((long)KILLS * GUEST_MEM_SIZE / 1024)
+
+TEST_F_TIMEOUT(net_life, unload_with_traffic, 600)
+{
+	long slab0, slab1 = 0, free0, free1 = 0;
+	const char *params;
+	char name[IFNAMSIZ];
+	int ready[2], status, i, fd;
+	ssize_t n;
+	pid_t pid;
+
+	if (!modvm_is_modvm())
+		SKIP(return, "only for modvm's own module");
+	slab0 = modvm_meminfo_kb("Slab");
+	free0 = modvm_meminfo_kb("MemFree");
+	for (i = 0; i < KILLS; i++) {
+		ASSERT_EQ(0, pipe2(ready, O_CLOEXEC));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			close(ready[0]);
+			traffic_child(ready[1]);
+		}
+		close(ready[1]);
+		n = read_within(ready[0], name, IFNAMSIZ, 60000);
+		close(ready[0]);
+		/* At different points of the traffic. */
+		usleep(i % 4 * 3000);
+		kill(pid, SIGKILL);
+		status = wait_child(pid, 60000);
+		if (n != IFNAMSIZ)
+			TH_LOG("kill %d: the child was not ready", i);
+		ASSERT_EQ(IFNAMSIZ, n);
+		ASSERT_NE(-1, status);
+		EXPECT_TRUE(WIFSIGNALED(status));
+		EXPECT_EQ(SIGKILL, WTERMSIG(status));
+		EXPECT_TRUE(if_gone_within(name, WAIT_MS));
+	}
+	for (i = 0; i < 50; i++) {
+		slab1 = modvm_meminfo_kb("Slab");
+		free1 = modvm_meminfo_kb("MemFree");
+		if (slab1 - slab0 < 256 && free1 - free0 > -KILLED_GUEST_KB / 2)
+			break;
+		usleep(100 * 1000);
+	}
+	TH_LOG("after %d kills: Slab %+ld KiB, MemFree %+ld KiB", KILLS,
+	       slab1 - slab0, free1 - free0);
+	EXPECT_LT(slab1 - slab0, 256);
+	EXPECT_GT(free1 - free0, -KILLED_GUEST_KB / 2);
+
+	/* Loaded again as it was (run-tests loads it with tdp=0 in one env). */
+	params = modvm_uses_tdp() ? "" : "tdp=0";
+	ASSERT_EQ(0, syscall(SYS_delete_module, MODVM_MODULE_NAME, O_NONBLOCK));
+	fd = open(modvm_module_path(), O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, syscall(SYS_finit_module, fd, params, 0));
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
