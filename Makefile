@@ -89,7 +89,7 @@ $(BUILD)/guest/initrd: $(SRC)/tools/guest-init $(SRC)/tools/guest-root \
 	@echo "  GUEST   $@"
 
 selftests: $(SELFTEST_BINS) $(BUILD)/selftests/run-selftests $(BUILD)/selftests/launcher_test \
-	$(BUILD)/selftests/disk_test $(BUILD)/selftests/e2fsprogs/debugfs
+	$(BUILD)/selftests/disk_test $(BUILD)/selftests/net_test $(BUILD)/selftests/e2fsprogs/debugfs
 
 $(BUILD)/selftests/%: $(SRC)/selftests/%.c $(SELFTEST_LIB) $(wildcard $(SRC)/selftests/lib/*.h) $(SRC)/uapi/modvm.h $(LINUX_SRC)/.extracted
 	@mkdir -p $(dir $@)
@@ -101,6 +101,10 @@ $(BUILD)/selftests/launcher_test: $(SRC)/selftests/launcher_test.sh
 	@cp $< $@ && chmod +x $@
 
 $(BUILD)/selftests/disk_test: $(SRC)/selftests/disk_test.sh
+	@mkdir -p $(dir $@)
+	@cp $< $@ && chmod +x $@
+
+$(BUILD)/selftests/net_test: $(SRC)/selftests/net_test.sh
 	@mkdir -p $(dir $@)
 	@cp $< $@ && chmod +x $@
 
