@@ -40,8 +40,7 @@
 #      reference count and its worker threads (modvm-*) are back to what
 #      they were before the guests, within 15 s, and mvtap0 can be
 #      attached again.
-# The device under test is $MODVM_DEVICE, else /dev/modvm. With
-# $MODVM_NET_SKIP set (to the reason), the session is skipped, saying so.
+# The device under test is $MODVM_DEVICE, else /dev/modvm.
 # The plan line comes last, as in launcher_test.
 cd "$(dirname "$0")" || exit 1
 # A guest that ended early closes the pipe its typed steps go to.
@@ -136,8 +135,6 @@ bad_input net_multicast_mac "MAC 03:00:00:00:00:01 is a multicast address" \
 bad_input net_not_a_tap "--net tap=lo: lo is an interface but not a single-queue tap" --net tap=lo
 
 [ -z "$bad_inputs_only" ] || { skip_all "no network namespace (unshare -n -m)"; finish; }
-# The runner's word that this host cannot afford the guests' session.
-[ -z "$MODVM_NET_SKIP" ] || { skip_all "$MODVM_NET_SKIP"; finish; }
 if [ ! -e "$kernel" ] || [ ! -e "$initrd" ]; then
 	skip_all "no guest kernel/initrd here (tools/hostvm --guest)"
 	finish
