@@ -89,12 +89,18 @@ $(BUILD)/guest/initrd: $(SRC)/tools/guest-init $(SRC)/tools/guest-root \
 	@echo "  GUEST   $@"
 
 selftests: $(SELFTEST_BINS) $(BUILD)/selftests/run-selftests $(BUILD)/selftests/launcher_test \
-	$(BUILD)/selftests/disk_test $(BUILD)/selftests/net_test $(BUILD)/selftests/e2fsprogs/debugfs
+	$(BUILD)/selftests/disk_test $(BUILD)/selftests/net_test $(BUILD)/selftests/ktap.sh \
+	$(BUILD)/selftests/e2fsprogs/debugfs
 
 $(BUILD)/selftests/%: $(SRC)/selftests/%.c $(SELFTEST_LIB) $(wildcard $(SRC)/selftests/lib/*.h) $(SRC)/uapi/modvm.h $(LINUX_SRC)/.extracted
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) $(CFLAGS_USER) -o $@ $< $(SELFTEST_LIB) -lpthread
+
+# What the shell selftests source.
+$(BUILD)/selftests/ktap.sh: $(SRC)/selftests/lib/ktap.sh
+	@mkdir -p $(dir $@)
+	@cp $< $@
 
 $(BUILD)/selftests/launcher_test: $(SRC)/selftests/launcher_test.sh
 	@mkdir -p $(dir $@)

@@ -37,6 +37,7 @@
 # The device under test is $MODVM_DEVICE, else /dev/modvm. The plan line
 # comes last, as in launcher_test.
 cd "$(dirname "$0")" || exit 1
+. ./ktap.sh
 run=../modvm-run
 kernel=../guest/bzImage
 initrd=../guest/initrd
@@ -55,27 +56,9 @@ mem_mib=160
 append="console=ttyS0,115200 quiet reboot=k panic=-1 pci=off no_timer_check"
 # Scratch files; not /tmp/disk_test.*, where run-selftests keeps our output.
 tmp=/tmp/disk_test.work
-pass=0 fail=0 skip=0 n=0
 tests="ext4_round_trip read_only_disk hwrng virtio_mmio_probe kill9_durability"
 
 echo "TAP version 13"
-
-result() {	# STATUS NAME [REASON]
-	n=$((n + 1))
-	case $1 in
-	pass) pass=$((pass + 1)); echo "ok $n $2" ;;
-	skip) skip=$((skip + 1)); echo "ok $n $2 # SKIP $3" ;;
-	*) fail=$((fail + 1)); echo "not ok $n $2" ;;
-	esac
-}
-
-verdict() {	# NAME: pass if the check before set ok=1
-	if [ "$ok" = 1 ]; then
-		result pass "$1"
-	else
-		result fail "$1"
-	fi
-}
 
 # The test's own time, for the runtime budget of the slow bochs hosts.
 read -r test_start x </proc/uptime
@@ -84,10 +67,7 @@ finish() {
 	rm -rf $tmp
 	read -r test_end x </proc/uptime
 	echo "# disk_test took $(echo "$test_start $test_end" | awk '{ printf "%d", $2 - $1 }') s"
-	echo "1..$n"
-	echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-	[ "$fail" = 0 ]
-	exit
+	ktap_end
 }
 
 sha() {	# FILE: its SHA-256, hex

@@ -16,6 +16,7 @@
 # saying so; a skip is never a pass. The plan line
 # comes last: how many runs there are depends on the results.
 cd "$(dirname "$0")" || exit 1
+. ./ktap.sh
 # A guest that ended early closes the pipe its typed command goes to.
 trap '' PIPE
 run=../modvm-run
@@ -30,18 +31,8 @@ mem_mib=160
 # counts ticks over a busy wait, and a starved emulated host CPU misses
 # them ("IO-APIC + timer doesn't work!" panic); sleep 1 tests the timer.
 append="console=ttyS0,115200 quiet reboot=k panic=-1 pci=off no_timer_check"
-pass=0 fail=0 skip=0 n=0
 
 echo "TAP version 13"
-
-result() {	# STATUS NAME [REASON]
-	n=$((n + 1))
-	case $1 in
-	pass) pass=$((pass + 1)); echo "ok $n $2" ;;
-	skip) skip=$((skip + 1)); echo "ok $n $2 # SKIP $3" ;;
-	*) fail=$((fail + 1)); echo "not ok $n $2" ;;
-	esac
-}
 
 # Bad input: NAME PATTERN ARGS...: status non-zero, exactly one stderr line
 # matching PATTERN, nothing on stdout.
@@ -239,6 +230,4 @@ else
 		boot kvm_reference_boot_2cpus /dev/kvm 2
 	fi
 fi
-echo "1..$n"
-echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-[ "$fail" = 0 ]
+ktap_end

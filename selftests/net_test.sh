@@ -43,6 +43,7 @@
 # The device under test is $MODVM_DEVICE, else /dev/modvm.
 # The plan line comes last, as in launcher_test.
 cd "$(dirname "$0")" || exit 1
+. ./ktap.sh
 # A guest that ended early closes the pipe its typed steps go to.
 trap '' PIPE
 
@@ -51,25 +52,7 @@ kernel=../guest/bzImage
 initrd=../guest/initrd
 device=${MODVM_DEVICE:-/dev/modvm}
 tmp=/tmp/net_test.work
-pass=0 fail=0 skip=0 n=0
 tests="nic_probe tap_in_use ping_guest_host tcp_guest_host bridge_guests flood_isolation kill9_clean"
-
-result() {	# STATUS NAME [REASON]
-	n=$((n + 1))
-	case $1 in
-	pass) pass=$((pass + 1)); echo "ok $n $2" ;;
-	skip) skip=$((skip + 1)); echo "ok $n $2 # SKIP $3" ;;
-	*) fail=$((fail + 1)); echo "not ok $n $2" ;;
-	esac
-}
-
-verdict() {	# NAME: pass if the checks before left ok=1
-	if [ "$ok" = 1 ]; then
-		result pass "$1"
-	else
-		result fail "$1"
-	fi
-}
 
 skip_all() {	# REASON
 	for t in $tests; do
@@ -86,10 +69,7 @@ test_start=$(uptime_s)
 
 finish() {
 	echo "# net_test took $(($(uptime_s) - test_start)) s"
-	echo "1..$n"
-	echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
-	[ "$fail" = 0 ]
-	exit
+	ktap_end
 }
 
 # --- the network namespace ------------------------------------------------

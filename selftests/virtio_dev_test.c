@@ -469,21 +469,6 @@ TEST_F_TIMEOUT(dev, destroy_with_io_in_flight, 300)
 	close(file);
 }
 
-/* waitpid() for at most @ms; the status, or -1 on timeout. */
-static int wait_child(pid_t pid, int ms)
-{
-	int status;
-
-	for (; ms >= 0; ms -= 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		usleep(10 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /*
  * A process exits with 64 writes in flight and its VM, vCPU and device
  * never closed; another is killed while its vCPU halts in KVM_RUN with
@@ -509,7 +494,7 @@ TEST_F_TIMEOUT(dev, process_exit_with_io_in_flight, 300)
 		start_writes(_metadata, &vm, &d, file, &q);
 		_exit(0);
 	}
-	status = wait_child(pid, 60000);
+	status = modvm_wait_child(pid, 60000);
 	ASSERT_NE(-1, status);
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
@@ -530,7 +515,7 @@ TEST_F_TIMEOUT(dev, process_exit_with_io_in_flight, 300)
 	ASSERT_EQ(1, read(ready[0], &c, 1));
 	usleep(20 * 1000);
 	kill(pid, SIGKILL);
-	status = wait_child(pid, 60000);
+	status = modvm_wait_child(pid, 60000);
 	ASSERT_NE(-1, status);
 	EXPECT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGKILL, WTERMSIG(status));
@@ -589,7 +574,7 @@ TEST_F_TIMEOUT(dev, unload_after_kills_with_io_in_flight, 600)
 		}
 		ASSERT_EQ(1, read(ready[0], &c, 1));
 		kill(pid, SIGKILL);
-		status = wait_child(pid, 60000);
+		status = modvm_wait_child(pid, 60000);
 		ASSERT_NE(-1, status);
 		EXPECT_TRUE(WIFSIGNALED(status));
 	}

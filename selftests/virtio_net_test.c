@@ -1879,21 +1879,6 @@ TEST_F_TIMEOUT(net_life, destroy_vm_with_traffic, 300)
 	}
 }
 
-/* waitpid() for at most @ms; the status, or -1 on timeout (then killed). */
-static int wait_child(pid_t pid, int ms)
-{
-	int status;
-
-	for (; ms >= 0; ms -= 10) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		usleep(10 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* read() of @len bytes that waits at most @ms: what it read, or -1. */
 static ssize_t read_within(int fd, void *buf, size_t len, int ms)
 {
@@ -1988,7 +1973,7 @@ TEST_F_TIMEOUT(net_life, unload_with_traffic, 600)
 		/* At different points of the traffic. */
 		usleep(i % 4 * 3000);
 		kill(pid, SIGKILL);
-		status = wait_child(pid, 60000);
+		status = modvm_wait_child(pid, 60000);
 		if (n != IFNAMSIZ)
 			TH_LOG("kill %d: the child was not ready", i);
 		ASSERT_EQ(IFNAMSIZ, n);

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "modvm_util.h"
 
@@ -84,6 +86,20 @@ long modvm_meminfo_kb(const char *field)
 	}
 	fclose(f);
 	return value;
+}
+
+int modvm_wait_child(int pid, int ms)
+{
+	int status;
+
+	for (; ms >= 0; ms -= 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
 }
 
 int modvm_run_tiny_guest(int vm, int id)

@@ -36,6 +36,12 @@ const char *modvm_module_path(void);
 /* Read a /proc/meminfo field in KiB; -1 when absent. */
 long modvm_meminfo_kb(const char *field);
 
+/*
+ * waitpid() for child @pid for at most @ms; its status, or -1 on timeout
+ * (it is then killed and reaped).
+ */
+int modvm_wait_child(int pid, int ms);
+
 
 /*
  * Run a one-instruction real-mode guest (OUT to port 0x80 with AL = 0x5a,
