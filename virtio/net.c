@@ -69,9 +69,7 @@ struct net_dev {
 	struct file *tap;
 	struct socket *sock;
 	struct socket *(*get_socket)(struct file *file);	/* tun's, held */
-	wait_queue_head_t *wqh;	/* the tap's wait queue we are on */
-	wait_queue_entry_t wait;
-	poll_table pt;
+	wait_queue_entry_t wait;	/* on the tap socket's wait queue */
 	struct modvm_virtio_dev *dev;
 	u32 offloads;		/* TUN_F_* the tap has */
 	bool link_up;
@@ -123,8 +121,10 @@ static int set_offloads(struct net_dev *net, u64 features)
 		return 0;
 	r = net->tap->f_op->unlocked_ioctl(net->tap, TUNSETOFFLOAD, offloads);
 	/* No interface behind the tap (link down): nothing comes anyway. */
-	if (r == -EBADFD)
+	if (r == -EBADFD) {
+		net->offloads = U32_MAX;	/* unknown */
 		return 0;
+	}
 	if (r)
 		return r;
 	net->offloads = offloads;
@@ -231,6 +231,22 @@ static int rx_complete(struct modvm_vq *vq, u32 nr_chains, u32 len)
 }
 
 /*
+ * The tap may have written into chains whose frame is dropped: they go
+ * back to the ring for the next frame, and their pages count as written
+ * (shadow paging).
+ */
+static void rx_give_back(struct modvm_vq *vq, u32 nr_chains)
+{
+	struct net_dev *net = to_net(vq->dev);
+	u32 i;
+
+	for (i = 0; i < nr_chains; i++)
+		modvm_virtio_written(vq->dev, &net->rx_chains[i],
+				     net->rx_chains[i].in_len);
+	modvm_vring_unpop(vq, nr_chains);
+}
+
+/*
  * Receive the frame at the head of the tap's queue (@len bytes, header
  * not included) into the guest's next buffers. Returns 1 when it was
  * received or dropped, 0 when the guest has no buffers for it yet,
@@ -260,13 +276,17 @@ static int rx_one(struct modvm_vq *vq, u32 len)
 			return r;
 		}
 		nr_chains++;
-		if (c->out_len || c->in_len < NET_HDR_LEN) {
+		if (c->out_len || c->in_len < NET_HDR_LEN || c->overflow ||
+		    c->nr_in > NET_RX_MAX_IOV) {
+			/* Buffers no frame could ever go into. */
 			modvm_virtio_needs_reset(vq, c->out_len ?
 						 "readable receive buffer" :
-						 "receive buffer without room for the header");
+						 c->in_len < NET_HDR_LEN ?
+						 "receive buffer without room for the header" :
+						 "receive buffer of too many segments");
 			return -EINVAL;
 		}
-		if (c->overflow || nr_iov + c->nr_in > NET_RX_MAX_IOV)
+		if (nr_iov + c->nr_in > NET_RX_MAX_IOV)
 			goto drop;
 		memcpy(net->rx_iov + nr_iov, c->iov + c->nr_out,
 		       c->nr_in * sizeof(*c->iov));
@@ -283,7 +303,7 @@ static int rx_one(struct modvm_vq *vq, u32 len)
 	}
 	if (r < (int)NET_HDR_LEN || r > have) {
 		/* Not what was peeked: cut short, or refused by the tap. */
-		modvm_vring_unpop(vq, nr_chains);
+		rx_give_back(vq, nr_chains);
 		dev->stats.rx_dropped++;
 		return 1;
 	}
@@ -296,6 +316,8 @@ static int rx_one(struct modvm_vq *vq, u32 len)
 	if (r == -EINVAL)
 		return r;
 	if (r) {
+		/* The header could not be finished: nothing was completed. */
+		rx_give_back(vq, used);
 		dev->stats.rx_dropped++;
 		return 1;
 	}
@@ -361,24 +383,17 @@ static int tap_wake(wait_queue_entry_t *wait, unsigned int mode, int sync,
 	return 0;
 }
 
-static void tap_queue_proc(struct file *file, wait_queue_head_t *wqh,
-			   poll_table *pt)
-{
-	struct net_dev *net = container_of(pt, struct net_dev, pt);
-
-	if (net->wqh)
-		return;
-	net->wqh = wqh;
-	add_wait_queue(wqh, &net->wait);
-}
-
+/*
+ * On the wait queue of the tap's socket, where it signals frames and its
+ * detachment; the queue lives as long as the tap's file, attached or not
+ * (polling the file would skip it while detached).
+ */
 static void net_attach(struct modvm_virtio_dev *dev)
 {
 	struct net_dev *net = to_net(dev);
 
 	init_waitqueue_func_entry(&net->wait, tap_wake);
-	init_poll_funcptr(&net->pt, tap_queue_proc);
-	vfs_poll(net->tap, &net->pt);
+	add_wait_queue(sk_sleep(net->sock->sk), &net->wait);
 	/* Frames that came before. */
 	modvm_virtio_kick(dev, NET_RXQ);
 }
@@ -387,9 +402,7 @@ static void net_detach(struct modvm_virtio_dev *dev)
 {
 	struct net_dev *net = to_net(dev);
 
-	if (net->wqh)
-		remove_wait_queue(net->wqh, &net->wait);
-	net->wqh = NULL;
+	remove_wait_queue(sk_sleep(net->sock->sk), &net->wait);
 }
 
 static int net_features_ok(struct modvm_virtio_dev *dev, u64 f)
