@@ -17,7 +17,6 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/virtio_blk.h>
 
@@ -546,8 +545,7 @@ TEST_F_TIMEOUT(dev, unload_after_kills_with_io_in_flight, 600)
 {
 	int file = vg_backing(FILE_SIZE, SEED, O_RDWR);
 	long slab0, slab1, free0, free1;
-	int ready[2], status, i, fd;
-	const char *params;
+	int ready[2], status, i;
 	struct vg_queue q;
 	struct vg_vm vm;
 	struct vg_dev d;
@@ -597,13 +595,7 @@ TEST_F_TIMEOUT(dev, unload_after_kills_with_io_in_flight, 600)
 	EXPECT_LT(slab1 - slab0, 256);
 	EXPECT_GT(free1 - free0, -KILLED_GUEST_KB / 2);
 
-	/* Loaded again as it was (run-tests loads it with tdp=0 in one env). */
-	params = modvm_uses_tdp() ? "" : "tdp=0";
-	ASSERT_EQ(0, syscall(SYS_delete_module, MODVM_MODULE_NAME, O_NONBLOCK));
-	fd = open(modvm_module_path(), O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, syscall(SYS_finit_module, fd, params, 0));
-	close(fd);
+	ASSERT_EQ(0, modvm_reload_module());
 	close(ready[0]);
 	close(ready[1]);
 	close(file);

@@ -55,7 +55,6 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
@@ -1949,9 +1948,8 @@ static void __attribute__((noreturn)) traffic_child(int ready_fd)
 TEST_F_TIMEOUT(net_life, unload_with_traffic, 600)
 {
 	long slab0, slab1 = 0, free0, free1 = 0;
-	const char *params;
 	char name[IFNAMSIZ];
-	int ready[2], status, i, fd;
+	int ready[2], status, i;
 	ssize_t n;
 	pid_t pid;
 
@@ -1994,13 +1992,7 @@ TEST_F_TIMEOUT(net_life, unload_with_traffic, 600)
 	EXPECT_LT(slab1 - slab0, 256);
 	EXPECT_GT(free1 - free0, -KILLED_GUEST_KB / 2);
 
-	/* Loaded again as it was (run-tests loads it with tdp=0 in one env). */
-	params = modvm_uses_tdp() ? "" : "tdp=0";
-	ASSERT_EQ(0, syscall(SYS_delete_module, MODVM_MODULE_NAME, O_NONBLOCK));
-	fd = open(modvm_module_path(), O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, syscall(SYS_finit_module, fd, params, 0));
-	close(fd);
+	ASSERT_EQ(0, modvm_reload_module());
 }
 
 TEST_HARNESS_MAIN

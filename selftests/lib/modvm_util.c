@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
-#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "modvm_util.h"
@@ -100,6 +102,22 @@ int modvm_wait_child(int pid, int ms)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return -1;
+}
+
+int modvm_reload_module(void)
+{
+	/* run-tests loads it with tdp=0 in one env. */
+	const char *params = modvm_uses_tdp() ? "" : "tdp=0";
+	int fd, r;
+
+	if (syscall(SYS_delete_module, MODVM_MODULE_NAME, O_NONBLOCK))
+		return -errno;
+	fd = open(modvm_module_path(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
+	close(fd);
+	return r;
 }
 
 int modvm_run_tiny_guest(int vm, int id)

@@ -42,6 +42,12 @@ long modvm_meminfo_kb(const char *field);
  */
 int modvm_wait_child(int pid, int ms);
 
+/*
+ * Unload modvm (nothing may hold it) and load it again with the tdp
+ * setting it had; 0 or -errno.
+ */
+int modvm_reload_module(void);
+
 
 /*
  * Run a one-instruction real-mode guest (OUT to port 0x80 with AL = 0x5a,
